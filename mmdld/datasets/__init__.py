@@ -1,0 +1,3 @@
+from .synthesis import *  # noqa: F401,F403
+from .transforms import *  # noqa: F401,F403
+from .synthetic_dataset import *  # noqa

@@ -1,0 +1,40 @@
+"""CPU-only distributed runs (gloo) through MMEngine's launchers.
+
+MMEngine 0.10.7's ``init_dist(launcher='pytorch')`` calls ``torch.cuda.set_device`` before it
+creates the process group, and ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to DDP;
+both fail on a machine without CUDA. On such a machine :func:`setup_cpu_distributed` creates the
+gloo process group from torchrun's environment variables itself (the Runner then sees an
+initialised group and skips ``init_dist``) and gives DDP ``device_ids=None``, which is what DDP
+expects for CPU modules. With CUDA, nothing changes.
+"""
+import os
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Prepares ``cfg`` and the process group for a distributed run without CUDA.
+
+    Args:
+        cfg (Config): The run's config; ``cfg.launcher`` must already be set.
+
+    Raises:
+        RuntimeError: For a non-``pytorch`` launcher on a machine without CUDA.
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return
+    if cfg.launcher != 'pytorch':
+        raise RuntimeError(
+            f'launcher={cfg.launcher!r} needs CUDA; on CPU-only machines use '
+            'tools/dist_train.sh (launcher=pytorch, gloo backend).')
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(
+            backend='gloo',
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']))
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper['device_ids'] = None
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
