@@ -1,7 +1,7 @@
 """Packaging of mmdld, in the form of MMDetection's setup.py.
 
 Besides the package, ``add_mim_extension`` links (editable install) or copies (wheel) ``configs/``,
-``tools/`` and ``demo/`` into ``mmdld/.mim`` so that ``mim train mmdld``,
+``tools/``, ``demo/`` and ``model-index.yml`` into ``mmdld/.mim`` so that ``mim train mmdld``,
 ``mim test mmdld`` and ``mim run mmdld`` find them in the installed package.
 """
 import os
@@ -46,7 +46,7 @@ def add_mim_extension() -> None:
         mode = 'copy'
     else:
         return
-    filenames = ['tools', 'configs', 'demo']
+    filenames = ['tools', 'configs', 'demo', 'model-index.yml']
     mim_path = osp.join(HERE, 'mmdld', '.mim')
     os.makedirs(mim_path, exist_ok=True)
     for filename in filenames:
