@@ -1,0 +1,3 @@
+from .gumbel_temperature_hook import GumbelTemperatureHook
+
+__all__ = ['GumbelTemperatureHook']

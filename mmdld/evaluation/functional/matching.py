@@ -1,0 +1,147 @@
+"""Per-image matching of the RRC end-to-end protocol.
+
+The RRC script's matching, which no library reproduces exactly (MMOCR's ``HmeanIOUMetric``
+keeps don't-care flags inside ``gt_instances``, has no text and sweeps score thresholds):
+
+1. GT whose text is ``###`` (or flagged ignored) is don't-care. A prediction is dropped
+   (neither true nor false positive) when its intersection with one don't-care GT covers more
+   than ``dont_care_area_thr`` of the prediction's own area.
+2. GT are visited in order; each takes the first unmatched, not-dropped prediction (in
+   prediction order) whose IoU with it is strictly above ``iou_thr``. Matching is one-to-one and
+   purely geometric: a matched pair is consumed even when the texts disagree.
+3. A matched pair counts as correct when the texts agree (end-to-end rule, or exact
+   case-insensitive equality with the normalised GT for word spotting).
+
+Counts per image are ``[hits, care GT, care predictions]``; precision and recall are computed
+from their sums over the dataset (see :mod:`.summary`), so the result does not depend on the
+order of the images.
+"""
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .lexicon import Lexicon
+from .polygons import coverage_matrix, iou_matrix, to_geometries
+from .text_rules import (DONT_CARE_TEXT, MIN_WORD_SPOTTING_LENGTH,
+                         is_word_spotting_care, normalize_word_spotting,
+                         texts_match)
+
+#: Name of the lexicon-free setting.
+NO_LEXICON = 'none'
+
+
+def greedy_match(iou: np.ndarray, gt_care: np.ndarray, pred_care: np.ndarray,
+                 iou_thr: float) -> List[tuple]:
+    """One-to-one greedy matching in the RRC order.
+
+    Args:
+        iou (np.ndarray): ``(G, P)`` IoU matrix.
+        gt_care (np.ndarray): ``(G,)`` bool, GT that take part.
+        pred_care (np.ndarray): ``(P,)`` bool, predictions that take part.
+        iou_thr (float): A pair matches only when its IoU is strictly above this.
+
+    Returns:
+        list[tuple]: ``(gt_index, pred_index)`` pairs, in GT order.
+    """
+    free = pred_care.copy()
+    pairs = []
+    for g in np.flatnonzero(gt_care):
+        candidates = np.flatnonzero(free & (iou[g] > iou_thr))
+        if candidates.size:
+            p = int(candidates[0])
+            free[p] = False
+            pairs.append((int(g), p))
+    return pairs
+
+
+def _dropped_predictions(coverage: np.ndarray, gt_dont_care: np.ndarray,
+                         area_thr: float) -> np.ndarray:
+    """Predictions that fall on a don't-care GT (coverage above ``area_thr`` of one of them)."""
+    if not gt_dont_care.any():
+        return np.zeros(coverage.shape[0], dtype=bool)
+    return (coverage[:, gt_dont_care] > area_thr).any(axis=1)
+
+
+def evaluate_image(gt_polygons: Sequence[Any],
+                   gt_texts: Sequence[str],
+                   gt_ignored: Sequence[bool],
+                   pred_polygons: Sequence[Any],
+                   pred_texts: Sequence[str],
+                   lexicons: Optional[Mapping[str, Lexicon]] = None,
+                   *,
+                   iou_thr: float = 0.5,
+                   dont_care_area_thr: float = 0.5,
+                   word_spotting: bool = True,
+                   max_lexicon_dist: Optional[int] = None,
+                   lexicon_min_length: int = MIN_WORD_SPOTTING_LENGTH,
+                   name: str = '') -> Dict[str, List[int]]:
+    """Count detection, end-to-end and word-spotting hits of one image.
+
+    Args:
+        gt_polygons (Sequence): GT polygons (care and don't-care), ``[x1, y1, ...]`` each.
+        gt_texts (Sequence[str]): GT transcriptions; ``'###'`` marks don't-care.
+        gt_ignored (Sequence[bool]): GT don't-care flags (``ignore=True``).
+        pred_polygons (Sequence): Predicted polygons, in the order the RRC matching visits them.
+        pred_texts (Sequence[str]): Predicted transcriptions.
+        lexicons (Mapping[str, Lexicon], optional): Lexicons of this image by setting name
+            (``'strong'``, ``'weak'``, ``'generic'``, ``'full'``...). The lexicon-free setting
+            ``'none'`` is always evaluated.
+        iou_thr (float): IoU a match must exceed (0.5; 0.1 for one-stage spotters).
+        dont_care_area_thr (float): Fraction of a prediction's area on a don't-care GT above
+            which the prediction is dropped.
+        word_spotting (bool): Also count word-spotting hits.
+        max_lexicon_dist (int, optional): See :meth:`Lexicon.correct`.
+        lexicon_min_length (int): See :meth:`Lexicon.correct`.
+        name (str): Image name for error messages.
+
+    Returns:
+        dict[str, list[int]]: ``[hits, care GT, care predictions]`` under ``'det'``,
+        ``'e2e/<lexicon>'`` and (with ``word_spotting``) ``'ws/<lexicon>'``.
+
+    Raises:
+        ValueError: If the lengths of the inputs disagree, a lexicon is named ``'none'``, or a
+            polygon is malformed (the message names the image and the instance).
+    """
+    lexicons = dict(lexicons or {})
+    if NO_LEXICON in lexicons:
+        raise ValueError(f"'{NO_LEXICON}' is the lexicon-free setting, not a lexicon name")
+    if not len(gt_polygons) == len(gt_texts) == len(gt_ignored):
+        raise ValueError(f'{name}: {len(gt_polygons)} GT polygons, {len(gt_texts)} texts and '
+                         f'{len(gt_ignored)} ignore flags')
+    if len(pred_polygons) != len(pred_texts):
+        raise ValueError(f'{name}: {len(pred_polygons)} predicted polygons but '
+                         f'{len(pred_texts)} texts')
+    gt_geoms = to_geometries(gt_polygons, f'{name}: GT')
+    pred_geoms = to_geometries(pred_polygons, f'{name}: prediction')
+    iou = iou_matrix(gt_geoms, pred_geoms)
+    coverage = coverage_matrix(pred_geoms, gt_geoms)
+    gt_texts = [str(text) for text in gt_texts]
+    pred_texts = [str(text) for text in pred_texts]
+
+    settings = {NO_LEXICON: pred_texts}
+    for lex_name, lexicon in lexicons.items():
+        settings[lex_name] = lexicon.correct(
+            pred_texts, max_dist=max_lexicon_dist, min_length=lexicon_min_length)
+
+    counts = {}
+    gt_dc = np.array([bool(flag) or text == DONT_CARE_TEXT
+                      for flag, text in zip(gt_ignored, gt_texts)], dtype=bool)
+    pred_dc = _dropped_predictions(coverage, gt_dc, dont_care_area_thr)
+    pairs = greedy_match(iou, ~gt_dc, ~pred_dc, iou_thr)
+    num_gt, num_pred = int((~gt_dc).sum()), int((~pred_dc).sum())
+    counts['det'] = [len(pairs), num_gt, num_pred]
+    for setting, texts in settings.items():
+        hits = sum(texts_match(gt_texts[g], texts[p]) for g, p in pairs)
+        counts[f'e2e/{setting}'] = [hits, num_gt, num_pred]
+
+    if word_spotting:
+        ws_dc = gt_dc | np.array([not is_word_spotting_care(text) for text in gt_texts],
+                                 dtype=bool)
+        ws_gt = [normalize_word_spotting(text).upper() for text in gt_texts]
+        ws_pred_dc = _dropped_predictions(coverage, ws_dc, dont_care_area_thr)
+        ws_pairs = greedy_match(iou, ~ws_dc, ~ws_pred_dc, iou_thr)
+        num_gt, num_pred = int((~ws_dc).sum()), int((~ws_pred_dc).sum())
+        for setting, texts in settings.items():
+            hits = sum(ws_gt[g] == texts[p].upper() for g, p in ws_pairs)
+            counts[f'ws/{setting}'] = [hits, num_gt, num_pred]
+    return counts

@@ -1,0 +1,390 @@
+"""Recognition head of the spotter: 6 convs + BiLSTM + attention decoder (paper §3.2)."""
+import math
+import os.path as osp
+from typing import Any, Dict, List, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from mmdld.registry import MODELS, TASK_UTILS
+from .attention_decoder import AdditiveAttentionDecoderCell
+from .sequence_search import beam_search, greedy_search
+
+#: 95 printable ASCII characters (' ' to '~'), one per line; the first line is a space.
+DEFAULT_DICT_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'dicts', 'printable_ascii.txt')
+
+
+@MODELS.register_module()
+class BiLSTMAttnHead(BaseModule):
+    """Text recogniser on RoI features: ``F_roi -> 6 convs -> BiLSTM (F_con) -> attention``.
+
+    ``num_convs`` 3 x 3 conv-BN-ReLU layers keep the width (the sequence length
+    ``T = W_r``) and halve the height with stride (2, 1) in ``log2(H_r)`` of them, spread over
+    the stack, until it is 1; a bidirectional LSTM over the width gives ``F_con``
+    (N, T, 2 * lstm_hidden); an additive-attention GRU decoder
+    (:class:`AdditiveAttentionDecoderCell`) emits one symbol distribution per step. MMOCR's
+    recognisers are whole ``EncoderDecoderRecognizer`` models on images, not heads on RoI
+    features, and none exposes the step-level decoding that teacher forcing, beam search and
+    the distillation losses share here, hence this class.
+
+    Symbols come from MMOCR's ``Dictionary`` with one START/END token (``same_start_end``) and
+    a padding token placed last; padding is never predicted, so the decoder has
+    ``num_classes = dictionary.num_classes - 1`` outputs and ``padding_idx == num_classes``
+    only fills target/indices tensors. Every decoding entry point (teacher forcing, greedy,
+    beam) goes through :meth:`_decode_step`.
+
+    Sequence tensors (``encode_texts`` targets and decoded ``indices``) hold the character
+    indices, then END, then ``padding_idx``; their valid mask / ``lengths`` count END.
+
+    Args:
+        in_channels (int): Channels of ``F_roi``. Defaults to 256.
+        roi_size (tuple[int, int]): (H_r, W_r) of ``F_roi``; H_r must be a power of two
+            reachable with ``num_convs`` stride-2 convs. Defaults to (8, 32).
+        conv_channels (int): Channels of the convs. Defaults to 256.
+        num_convs (int): Conv layers. Defaults to 6.
+        lstm_hidden (int): BiLSTM hidden units per direction. Defaults to 256.
+        embed_dims (int): Decoder symbol embedding size. Defaults to 256.
+        attn_dims (int): Additive-attention size. Defaults to 256.
+        decoder_hidden (int): Decoder GRU hidden size. Defaults to 256.
+        dictionary (dict or Dictionary): MMOCR dictionary or its config (``dict_file`` defaults
+            to :data:`DEFAULT_DICT_FILE`). Must have ``with_start=True, with_end=True,
+            same_start_end=True, with_padding=True, with_unknown=False``.
+        max_seq_len (int): Most characters per word; decoding runs at most
+            ``max_seq_len + 1`` steps. Defaults to 32.
+        beam_width (int): Beam width of :meth:`predict` (1 = greedy). Defaults to 1.
+        loss_weight (float): Weight of ``loss_rec``. Defaults to 1.0.
+        conv_cfg, norm_cfg, act_cfg (dict): Of the convs (mmcv ``ConvModule``).
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 in_channels: int = 256,
+                 roi_size: Sequence[int] = (8, 32),
+                 conv_channels: int = 256,
+                 num_convs: int = 6,
+                 lstm_hidden: int = 256,
+                 embed_dims: int = 256,
+                 attn_dims: int = 256,
+                 decoder_hidden: int = 256,
+                 dictionary: Union[ConfigType, Any] = dict(
+                     type='mmocr.Dictionary',
+                     dict_file=DEFAULT_DICT_FILE,
+                     with_start=True,
+                     with_end=True,
+                     same_start_end=True,
+                     with_padding=True,
+                     with_unknown=False),
+                 max_seq_len: int = 32,
+                 beam_width: int = 1,
+                 loss_weight: float = 1.0,
+                 conv_cfg: OptConfigType = None,
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 act_cfg: ConfigType = dict(type='ReLU'),
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.dictionary = self._build_dictionary(dictionary)
+        self.num_classes = self.dictionary.num_classes - 1
+        self.start_idx = self.dictionary.start_idx
+        self.end_idx = self.dictionary.end_idx
+        self.padding_idx = self.dictionary.padding_idx
+        # Single characters only: the special tokens are multi-character strings.
+        self._char2idx = {
+            char: idx
+            for idx, char in enumerate(self.dictionary.dict) if len(char) == 1
+        }
+        if max_seq_len < 1:
+            raise ValueError(f'max_seq_len must be >= 1, got {max_seq_len}')
+        if beam_width < 1:
+            raise ValueError(f'beam_width must be >= 1, got {beam_width}')
+        self.max_seq_len = max_seq_len
+        self.beam_width = beam_width
+        self.loss_weight = loss_weight
+        self.in_channels = in_channels
+        self.roi_size = (int(roi_size[0]), int(roi_size[1]))
+        self.context_dims = 2 * lstm_hidden
+
+        self.convs = nn.Sequential(*[
+            ConvModule(
+                in_channels if i == 0 else conv_channels,
+                conv_channels,
+                3,
+                stride=(2, 1) if i in self._strided_layers(self.roi_size[0], num_convs)
+                else 1,
+                padding=1,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg) for i in range(num_convs)
+        ])
+        self.lstm = nn.LSTM(
+            conv_channels, lstm_hidden, batch_first=True, bidirectional=True)
+        self.decoder = AdditiveAttentionDecoderCell(
+            num_classes=self.num_classes,
+            context_dims=self.context_dims,
+            embed_dims=embed_dims,
+            attn_dims=attn_dims,
+            hidden_dims=decoder_hidden)
+
+    # ------------------------------------------------------------------ text <-> indices
+    def is_valid_text(self, text: str) -> bool:
+        """Whether every character of ``text`` is in the dictionary."""
+        return all(char in self._char2idx for char in text)
+
+    def encode_texts(self, texts: List[str]) -> Tuple[Tensor, Tensor]:
+        """Target indices and their valid mask.
+
+        Each row is the word's character indices (at most ``max_seq_len``; longer words are
+        truncated and still end with END), the END index, then ``padding_idx``.
+
+        Args:
+            texts (list[str]): N words.
+
+        Returns:
+            tuple: ``targets`` LongTensor[N, L] and ``valid`` BoolTensor[N, L] with
+            ``L = 1 + min(max(len), max_seq_len)``, on the head's device.
+
+        Raises:
+            ValueError: If a word holds a character outside the dictionary.
+        """
+        rows = []
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f'Texts must be str, got {type(text).__name__}: {text!r}')
+            for char in text:
+                if char not in self._char2idx:
+                    raise ValueError(
+                        f'Word {text!r} has the character {char!r} (U+{ord(char):04X}) which '
+                        'is not in the recognition dictionary; mark such words as '
+                        "don't-care in the dataset or use a larger dictionary")
+            rows.append([self._char2idx[c] for c in text[:self.max_seq_len]] + [self.end_idx])
+        length = max((len(r) for r in rows), default=1)
+        device = self._device()
+        targets = torch.full((len(rows), length), self.padding_idx, dtype=torch.long)
+        for i, row in enumerate(rows):
+            targets[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+        targets = targets.to(device)
+        return targets, targets != self.padding_idx
+
+    def indices_to_texts(self, indices: Tensor) -> List[str]:
+        """Words of sequence tensors (..., T): characters up to the first END or padding."""
+        flat = indices.reshape(-1, indices.size(-1)).tolist() if indices.numel() else [
+            [] for _ in range(int(math.prod(indices.shape[:-1])))
+        ]
+        texts = []
+        for row in flat:
+            chars = []
+            for idx in row:
+                if idx == self.end_idx or idx == self.padding_idx:
+                    break
+                chars.append(idx)
+            texts.append(self.dictionary.idx2str(chars))
+        return texts
+
+    # ------------------------------------------------------------------ network
+    def extract_context(self, roi_feats: Tensor) -> Tensor:
+        """``F_con``: (N, C, H_r, W_r) RoI features -> (N, T = W_r, 2 * lstm_hidden)."""
+        if roi_feats.dim() != 4 or roi_feats.size(1) != self.in_channels or tuple(
+                roi_feats.shape[-2:]) != self.roi_size:
+            raise ValueError(
+                f'BiLSTMAttnHead expects RoI features (N, {self.in_channels}, '
+                f'{self.roi_size[0]}, {self.roi_size[1]}), got {tuple(roi_feats.shape)}')
+        if roi_feats.size(0) == 0:
+            return roi_feats.new_zeros(0, self.roi_size[1], self.context_dims)
+        feats = self.convs(roi_feats)  # (N, C', 1, W_r)
+        context, _ = self.lstm(feats.squeeze(2).permute(0, 2, 1).contiguous())
+        return context
+
+    def _init_state(self, context: Tensor) -> Any:
+        """Decoder state before the first step."""
+        return self.decoder.init_state(context)
+
+    def _decode_step(self, context: Tensor, prev_symbols: Tensor,
+                     state: Any) -> Tuple[Tensor, Any]:
+        """One decoder step: (N,) previous symbols -> (N, num_classes) log-probs, state."""
+        return self.decoder(context, prev_symbols, state)
+
+    def forward_train(self, context: Tensor, targets: Tensor) -> Tensor:
+        """Per-step outputs under teacher forcing.
+
+        The input at step t is START for t = 0, else ``targets[:, t - 1]`` (padding positions
+        feed END; they are outside the valid mask anyway).
+
+        Returns:
+            Tensor: (N, L, num_classes) log-softmax-normalised logits. They differ from raw
+            logits by a per-step constant, so any softmax-based loss (also with a
+            temperature) gives the same result on them.
+        """
+        num, length = targets.shape
+        if num == 0:
+            return context.new_zeros(0, length, self.num_classes)
+        inputs = torch.cat([targets.new_full((num, 1), self.start_idx), targets[:, :-1]], 1)
+        inputs = inputs.masked_fill((inputs < 0) | (inputs >= self.num_classes), self.end_idx)
+        state = self._init_state(context)
+        outputs = []
+        for t in range(length):
+            log_probs, state = self._decode_step(context, inputs[:, t], state)
+            outputs.append(log_probs)
+        return torch.stack(outputs, dim=1)
+
+    def step_log_probs(self, context: Tensor, targets: Tensor) -> Tensor:
+        """(N, L, num_classes) log-softmax of every step under teacher forcing."""
+        return self.forward_train(context, targets)
+
+    def sequence_log_prob(self, context: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
+        """(N,) total log-probability of the target sequences (END included)."""
+        log_probs = self.step_log_probs(context, targets)
+        return self._gather_targets(log_probs, targets, valid).sum(dim=1)
+
+    # ------------------------------------------------------------------ losses
+    def loss(self, roi_feats: Tensor, texts: List[str]) -> Dict[str, Tensor]:
+        """Recognition loss of N RoI features and their N words: ``dict(loss_rec=...)``."""
+        if roi_feats.size(0) != len(texts):
+            raise ValueError(
+                f'Got {roi_feats.size(0)} RoI features but {len(texts)} texts')
+        targets, valid = self.encode_texts(texts)
+        if len(texts) == 0:
+            # Keep every parameter in the graph so that DDP sees them all used.
+            zero = roi_feats.sum() * 0 + sum(p.sum() * 0 for p in self.parameters())
+            return dict(loss_rec=zero)
+        context = self.extract_context(roi_feats)
+        logits = self.forward_train(context, targets)
+        return dict(loss_rec=self.loss_from_logits(logits, targets, valid))
+
+    def loss_from_logits(self, logits: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
+        """``loss_weight`` x cross entropy averaged over the valid steps (0 if there are none).
+
+        Args:
+            logits (Tensor): (N, L, num_classes) from :meth:`forward_train`.
+            targets (LongTensor): (N, L) from :meth:`encode_texts`.
+            valid (BoolTensor): (N, L) valid steps.
+        """
+        if logits.shape[:2] != targets.shape or targets.shape != valid.shape:
+            raise ValueError(
+                f'logits {tuple(logits.shape)}, targets {tuple(targets.shape)} and valid '
+                f'{tuple(valid.shape)} disagree on (N, L)')
+        if not bool(valid.any()):
+            return logits.sum() * 0
+        loss = F.cross_entropy(logits[valid], targets[valid])
+        return self.loss_weight * loss
+
+    # ------------------------------------------------------------------ decoding
+    def greedy_decode(self, context: Tensor) -> Dict[str, Any]:
+        """Most likely symbol per step, stopping at END.
+
+        Returns:
+            dict: ``indices`` LongTensor[N, T'] (END included, then padding), ``lengths``
+            LongTensor[N] (valid tokens, END included), ``scores`` Tensor[N] (mean character
+            probability), ``log_probs`` Tensor[N], ``token_log_probs`` Tensor[N, T'] and
+            ``texts`` list[str].
+        """
+        state = self._init_state(context) if context.size(0) else None
+        out = greedy_search(
+            lambda prev, st: self._decode_step(context, prev, st),
+            state,
+            batch_size=context.size(0),
+            start_idx=self.start_idx,
+            end_idx=self.end_idx,
+            pad_idx=self.padding_idx,
+            max_steps=self.max_seq_len + 1,
+            device=context.device)
+        out['scores'] = self._mean_char_prob(out['indices'], out['token_log_probs'])
+        out['texts'] = self.indices_to_texts(out['indices'])
+        return out
+
+    def beam_search(self, context: Tensor, beam_width: int, topk: int = 1) -> Dict[str, Any]:
+        """Batched beam search; hypotheses ranked by total log-probability (END included).
+
+        Returns:
+            dict: ``indices`` LongTensor[N, K, T'], ``lengths`` LongTensor[N, K],
+            ``log_probs`` Tensor[N, K] (descending), ``token_log_probs`` Tensor[N, K, T'],
+            ``scores`` Tensor[N, K] (mean character probability) and ``texts``
+            list[list[str]] (N lists of K words).
+        """
+        num = context.size(0)
+        expanded = context.repeat_interleave(beam_width, dim=0) if beam_width >= 1 else context
+        state = self._init_state(expanded) if num else None
+        out = beam_search(
+            lambda prev, st: self._decode_step(expanded, prev, st),
+            state,
+            batch_size=num,
+            beam_width=beam_width,
+            topk=topk,
+            start_idx=self.start_idx,
+            end_idx=self.end_idx,
+            pad_idx=self.padding_idx,
+            max_steps=self.max_seq_len + 1,
+            device=context.device)
+        out['scores'] = self._mean_char_prob(out['indices'], out['token_log_probs'])
+        words = self.indices_to_texts(out['indices'])
+        out['texts'] = [words[i * topk:(i + 1) * topk] for i in range(num)]
+        return out
+
+    def predict(self, roi_feats: Tensor) -> Tuple[List[str], Tensor]:
+        """Words and text scores (mean character probability) of N RoI features.
+
+        Uses greedy decoding when ``self.beam_width == 1``, else the best beam.
+        """
+        context = self.extract_context(roi_feats)
+        if self.beam_width == 1:
+            out = self.greedy_decode(context)
+            return out['texts'], out['scores']
+        out = self.beam_search(context, self.beam_width, topk=1)
+        return [words[0] for words in out['texts']], out['scores'][:, 0]
+
+    # ------------------------------------------------------------------ helpers
+    def _mean_char_prob(self, indices: Tensor, token_log_probs: Tensor) -> Tensor:
+        """Mean probability of the character tokens (END/padding excluded); 0 for no chars."""
+        is_char = (indices != self.end_idx) & (indices != self.padding_idx)
+        count = is_char.sum(dim=-1)
+        total = (token_log_probs.exp() * is_char).sum(dim=-1)
+        return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+
+    def _gather_targets(self, log_probs: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
+        """(N, L) log-prob of each target token, 0 at invalid steps."""
+        safe = targets.masked_fill(~valid, 0)
+        picked = log_probs.gather(-1, safe[..., None]).squeeze(-1)
+        return picked * valid
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @staticmethod
+    def _strided_layers(height: int, num_convs: int) -> set:
+        """Indices of the stride-(2, 1) convs that bring ``height`` down to 1."""
+        num_strided = int(round(math.log2(height))) if height > 0 else -1
+        if height <= 0 or 2**num_strided != height or num_strided > num_convs:
+            raise ValueError(
+                f'roi_size height must be a power of two <= 2**num_convs ({2**num_convs}), '
+                f'got {height}')
+        # Spread the strided layers over the stack, the last one at the top.
+        return {
+            num_convs - 1 - (j * num_convs) // num_strided
+            for j in range(num_strided)
+        }
+
+    @staticmethod
+    def _build_dictionary(dictionary: Union[ConfigType, Any]):
+        """Build (or check) the MMOCR ``Dictionary`` and its required token layout."""
+        if isinstance(dictionary, dict):
+            cfg = dict(dictionary)
+            cfg.setdefault('dict_file', DEFAULT_DICT_FILE)
+            dictionary = TASK_UTILS.build(cfg)
+        required = dict(
+            with_start=True,
+            with_end=True,
+            same_start_end=True,
+            with_padding=True,
+            with_unknown=False)
+        wrong = {k: v for k, v in required.items() if getattr(dictionary, k, None) != v}
+        if wrong:
+            raise ValueError(
+                'BiLSTMAttnHead needs a dictionary with '
+                + ', '.join(f'{k}={v}' for k, v in required.items())
+                + f'; got {", ".join(f"{k}={getattr(dictionary, k, None)}" for k in wrong)}')
+        if dictionary.padding_idx != dictionary.num_classes - 1:
+            raise ValueError('The padding token must be the last dictionary entry')
+        return dictionary

@@ -1,0 +1,3 @@
+from .roi_masking_extractor import RoIMaskingExtractor
+
+__all__ = ['RoIMaskingExtractor']

@@ -1,0 +1,3 @@
+from .dynamic_resolution_selector import DynamicResolutionSelector
+
+__all__ = ['DynamicResolutionSelector']

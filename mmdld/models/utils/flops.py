@@ -1,0 +1,148 @@
+"""Measured FLOPs of a spotter at each candidate scale: the costs ``T_i`` of L_flops (eq. 3).
+
+The authors' release approximates the cost as ``s ** 1.5``; mmdld measures it instead, because
+the real ratio depends on the architecture (the backbone scales as ``s ** 2``, the RoI heads
+hardly at all), which is exactly what the trade-off of eq. 4 should see.
+"""
+from typing import Any, Iterable, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.analysis import FlopAnalyzer
+from mmengine.structures import BaseDataElement
+from torch import Tensor
+
+from .resize import resize_batch
+
+
+class _TensorForward(nn.Module):
+    """Presents ``model._forward(inputs, data_samples)`` as ``forward(inputs)`` for tracing.
+
+    ``FlopAnalyzer`` traces ``module(*inputs)`` with tensor arguments only, and the trace needs
+    tensor outputs; detectors take data samples and may return nested structures, so the samples
+    are bound here and the outputs flattened to a tuple of tensors.
+    """
+
+    def __init__(self, model: nn.Module, data_samples: Optional[list]) -> None:
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs: Tensor) -> tuple:
+        outputs = _flatten_tensors(self.model._forward(inputs, self.data_samples))
+        # A trace needs at least one output; a model returning none still had its ops counted.
+        return tuple(outputs) if outputs else (inputs.new_zeros(()), )
+
+
+def _flatten_tensors(obj: Any) -> List[Tensor]:
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [t for item in obj for t in _flatten_tensors(item)]
+    if isinstance(obj, dict):
+        return [t for item in obj.values() for t in _flatten_tensors(item)]
+    if isinstance(obj, BaseDataElement):
+        return [t for _, item in obj.all_items() for t in _flatten_tensors(item)]
+    return []
+
+
+def count_forward_flops(model: nn.Module, inputs: Tensor,
+                        data_samples: Optional[list] = None) -> int:
+    """FLOPs of one ``model._forward(inputs, data_samples)`` call, measured by MMEngine.
+
+    ``mmengine.analysis.FlopAnalyzer`` traces the call and counts each operator (a fused
+    multiply-add counts as one FLOP, the convention of MMEngine and fvcore); operators it does not
+    know are skipped silently.
+
+    Args:
+        model (nn.Module): A model with MMDetection's tensor-mode ``_forward``.
+        inputs (Tensor): Pre-processed batch ``[B, C, H, W]``.
+        data_samples (list, optional): The batch's data samples.
+
+    Returns:
+        int: Total FLOPs for the whole batch.
+    """
+    analyzer = FlopAnalyzer(_TensorForward(model, data_samples), (inputs, ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    analyzer.tracer_warnings('none')
+    return int(analyzer.total())
+
+
+def measure_scale_flops(model: nn.Module,
+                        data_batches: Iterable[dict],
+                        scales: Sequence[float],
+                        size_divisor: Optional[int] = None) -> List[float]:
+    """Average FLOPs per image of ``model`` at each scale.
+
+    Each batch goes through ``model.data_preprocessor`` once, then for every scale is resized
+    with :func:`~mmdld.models.utils.resize_batch` (as the DLD student sees it) and measured with
+    :func:`count_forward_flops`. FLOPs depend on the image (its aspect ratio, and the number of
+    detections the heads process), hence the average over several images (paper §3.3: "we use
+    the pre-computed average value").
+
+    Args:
+        model (nn.Module): Detector-like model with a ``data_preprocessor`` and ``_forward``.
+        data_batches (Iterable[dict]): Dataloader batches (``inputs``/``data_samples``).
+        scales (Sequence[float]): Scale factors; 1.0 is the full (teacher) resolution.
+        size_divisor (int, optional): Padding divisor of the resized batches. Defaults to the
+            data preprocessor's ``pad_size_divisor`` (or 1).
+
+    Returns:
+        list[float]: Average FLOPs per image, one per scale.
+    """
+    preprocessor = model.data_preprocessor
+    if size_divisor is None:
+        size_divisor = int(getattr(preprocessor, 'pad_size_divisor', 1) or 1)
+    pad_value = float(getattr(preprocessor, 'pad_value', 0))
+    totals = [0.] * len(scales)
+    num_imgs = 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for batch in data_batches:
+                data = preprocessor(batch, False)
+                inputs, samples = data['inputs'], data.get('data_samples')
+                for j, scale in enumerate(scales):
+                    # Test-time annotations stay in the original frame: do not rescale them.
+                    scaled, scaled_samples = resize_batch(
+                        inputs, samples, scale, size_divisor=size_divisor,
+                        pad_value=pad_value, rescale_gt=False)
+                    totals[j] += count_forward_flops(model, scaled, scaled_samples)
+                num_imgs += inputs.size(0)
+    finally:
+        model.train(was_training)
+    if num_imgs == 0:
+        raise ValueError('measure_scale_flops: `data_batches` yielded no images')
+    return [t / num_imgs for t in totals]
+
+
+def normalise_costs(flops: Sequence[float], reference: float) -> List[float]:
+    """Divides FLOPs by the reference (full-resolution) FLOPs: the ``T_i`` of eq. 3."""
+    if not reference > 0:
+        raise ValueError(f'normalise_costs: the reference FLOPs must be > 0, got {reference}; '
+                         f'the model may have no operator FlopAnalyzer can count')
+    return [float(f) / reference for f in flops]
+
+
+def measure_scale_costs(model: nn.Module,
+                        data_batches: Iterable[dict],
+                        scales: Sequence[float],
+                        size_divisor: Optional[int] = None) -> List[float]:
+    """Relative costs ``T_i``: average FLOPs at each scale over the FLOPs at scale 1.0.
+
+    The teacher and the student share the architecture (paper §3.2), so the teacher's FLOPs are
+    the model's at scale 1.0, measured on the same images.
+
+    Args:
+        model (nn.Module): See :func:`measure_scale_flops`.
+        data_batches (Iterable[dict]): See :func:`measure_scale_flops`; iterated once.
+        scales (Sequence[float]): Candidate scales ``s_1..s_k``.
+        size_divisor (int, optional): See :func:`measure_scale_flops`.
+
+    Returns:
+        list[float]: ``T_i`` for each scale, in order.
+    """
+    flops = measure_scale_flops(model, data_batches, [1.0, *scales], size_divisor)
+    return normalise_costs(flops[1:], flops[0])

@@ -1,0 +1,232 @@
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmdet.models.data_preprocessors import DetDataPreprocessor
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import HorizontalBoxes
+from mmdet.structures.mask import BitmapMasks, PolygonMasks
+from mmengine.config import Config
+from mmengine.model import BaseModel
+from mmengine.structures import InstanceData
+from torch.utils.data import Dataset
+
+from mmdld.models.utils import (count_forward_flops, measure_scale_costs, measure_scale_flops,
+                                resize_batch)
+from mmdld.registry import DATASETS, MODELS
+
+TOOL = Path(__file__).parents[2] / 'tools' / 'analysis_tools' / 'measure_scale_costs.py'
+FLOPS_PER_PIXEL = 8 * 3 * 9 + 4 * 8 * 9  # conv 3->8 and conv 8->4, 3x3, "same" padding
+
+
+@MODELS.register_module(name='TinyConvSpotterForCosts', force=True)
+class TinyConvSpotter(BaseModel):
+    """A detector-like conv net whose FLOPs grow exactly with the pixel count."""
+
+    def __init__(self, pad_size_divisor: int = 1):
+        super().__init__(data_preprocessor=DetDataPreprocessor(
+            mean=[0., 0., 0.], std=[1., 1., 1.], pad_size_divisor=pad_size_divisor))
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 4, 3, padding=1)
+        self.seen_shapes = []
+
+    def _forward(self, inputs, data_samples=None):
+        self.seen_shapes.append([tuple(s.img_shape) for s in data_samples])
+        return dict(feat=self.conv2(F.relu(self.conv1(inputs))))
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return self._forward(inputs, data_samples)
+
+
+@DATASETS.register_module(name='TinyImagesForCosts', force=True)
+class TinyImages(Dataset):
+    """Three blank images of different sizes, as a pipeline would pack them."""
+    shapes = [(64, 64), (32, 48), (48, 32)]
+
+    def __len__(self):
+        return len(self.shapes)
+
+    def __getitem__(self, idx):
+        h, w = self.shapes[idx]
+        sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                             scale_factor=(1., 1.)))
+        return dict(inputs=torch.full((3, h, w), 100, dtype=torch.uint8), data_samples=sample)
+
+
+def _batch(*shapes):
+    return dict(
+        inputs=[torch.randint(0, 255, (3, h, w), dtype=torch.uint8) for h, w in shapes],
+        data_samples=[
+            DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                        scale_factor=(1., 1.))) for h, w in shapes
+        ])
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('measure_scale_costs', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_count_forward_flops_matches_hand_count():
+    model = TinyConvSpotter()
+    samples = [DetDataSample(metainfo=dict(img_shape=(64, 64)))]
+    flops = count_forward_flops(model, torch.zeros(1, 3, 64, 64), samples)
+    assert flops == 64 * 64 * FLOPS_PER_PIXEL
+
+
+def test_costs_of_a_conv_net_scale_as_s_squared():
+    model = TinyConvSpotter()
+    scales = [0.75, 0.5, 0.25]
+    costs = measure_scale_costs(model, [_batch((64, 64))], scales)
+    assert costs == pytest.approx([s**2 for s in scales], rel=1e-9)
+    # The model ran on the resized images with matching metainfo: 1.0 first, then the scales.
+    assert model.seen_shapes[-4:] == [[(64, 64)], [(48, 48)], [(32, 32)], [(16, 16)]]
+    assert model.training  # training mode is restored
+
+
+def test_flops_are_averaged_per_image():
+    model = TinyConvSpotter()
+    flops = measure_scale_flops(model, [_batch((64, 64)), _batch((32, 48))], [1.0, 0.5])
+    full = (64 * 64 + 32 * 48) * FLOPS_PER_PIXEL / 2
+    assert flops == pytest.approx([full, full / 4])
+    # A two-image batch counts as two images.
+    flops2 = measure_scale_flops(model, [_batch((64, 64), (32, 48))], [1.0])
+    assert flops2[0] == pytest.approx(64 * 64 * FLOPS_PER_PIXEL)  # 2 images padded to 64x64
+
+
+def test_padding_is_part_of_the_measured_cost():
+    # 64 * 0.75 = 48 is padded back to 64 by a size divisor of 32: no saving at that scale.
+    model = TinyConvSpotter(pad_size_divisor=32)
+    costs = measure_scale_costs(model, [_batch((64, 64))], [0.75, 0.5])
+    assert costs == pytest.approx([1.0, 0.25])
+
+
+def test_measure_requires_images():
+    with pytest.raises(ValueError, match='yielded no images'):
+        measure_scale_flops(TinyConvSpotter(), [], [1.0])
+
+
+def test_cli_prints_config_line_from_blank_image(tmp_path, capsys):
+    cfg = tmp_path / 'tiny.py'
+    cfg.write_text("default_scope = 'mmdld'\nmodel = dict(type='TinyConvSpotterForCosts')\n")
+    costs = _load_tool().main([str(cfg), '--scales', '0.5', '0.25', '--shape', '64', '64'])
+    assert costs == pytest.approx([0.25, 0.0625])
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1] == 'scale_costs=[0.2500, 0.0625]'
+    assert f'{64 * 64 * FLOPS_PER_PIXEL / 1e9:10.3f}' in out
+    gflops = [64 * 64 * FLOPS_PER_PIXEL * s**2 / 1e9 for s in (0.5, 0.25)]
+    assert f'scale_gflops=[{gflops[0]:.4f}, {gflops[1]:.4f}]' in out
+
+
+def test_cli_measures_dataset_images_of_the_student(tmp_path, capsys):
+    cfg = tmp_path / 'dld.py'
+    cfg.write_text(
+        "default_scope = 'mmdld'\n"
+        "model = dict(type='SomeDistiller', student=dict(type='TinyConvSpotterForCosts'))\n"
+        "test_dataloader = dict(batch_size=4, num_workers=2,\n"
+        "    dataset=dict(type='TinyImagesForCosts'),\n"
+        "    sampler=dict(type='DefaultSampler', shuffle=False))\n")
+    costs = _load_tool().main([str(cfg), '--scales', '0.5', '--num-images', '2'])
+    assert costs == pytest.approx([0.25])
+    assert 'scale_costs=[0.2500]' in capsys.readouterr().out
+    with pytest.raises(KeyError, match='no key `model.teacher`'):
+        _load_tool().main([str(cfg), '--model-key', 'model.teacher', '--shape', '8', '8'])
+    with pytest.raises(KeyError, match='no `val_dataloader`'):
+        _load_tool().main([str(cfg), '--split', 'val'])
+
+
+def test_select_model_cfg_prefers_student():
+    tool = _load_tool()
+    cfg = Config(dict(model=dict(type='D', student=dict(type='S'), teacher=dict(type='T'))))
+    assert tool.select_model_cfg(cfg, None)['type'] == 'S'
+    assert tool.select_model_cfg(cfg, 'model.teacher')['type'] == 'T'
+    assert tool.select_model_cfg(Config(dict(model=dict(type='M'))), None)['type'] == 'M'
+    with pytest.raises(KeyError, match='no `model`'):
+        tool.select_model_cfg(Config(dict(optim=dict())), None)
+
+
+# ---------------------------------------------------------------- resize_batch
+
+
+def _annotated_sample(h, w, pad_shape=None):
+    sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(2 * h, 2 * w),
+                                         scale_factor=(0.5, 0.5), pad_shape=pad_shape))
+    bitmap = np.zeros((1, *(pad_shape or (h, w))), dtype=np.uint8)
+    bitmap[0, :4, :8] = 1
+    sample.gt_instances = InstanceData(
+        bboxes=HorizontalBoxes(torch.tensor([[0., 0., 8., 4.]])),
+        labels=torch.tensor([0]),
+        masks=BitmapMasks(bitmap, *(pad_shape or (h, w))),
+        polygons=[np.array([0, 0, 8, 0, 8, 4, 0, 4], dtype=np.float32)],
+        texts=['ab'])
+    sample.ignored_instances = InstanceData(
+        bboxes=torch.tensor([[2., 2., 6., 6.]]),
+        masks=PolygonMasks([[np.array([2., 2., 6., 2., 6., 6.])]], h, w))
+    return sample
+
+
+def test_resize_batch_images_metainfo_and_annotations():
+    inputs = torch.randn(2, 3, 32, 40)
+    inputs[1, :, 16:, :] = 9.  # padding of the second image
+    inputs[1, :, :, 20:] = 9.
+    samples = [_annotated_sample(32, 40), _annotated_sample(16, 20, pad_shape=(32, 40))]
+    out, new = resize_batch(inputs, samples, [0.5, 0.8], size_divisor=8, pad_value=-1.)
+
+    # 32x40 * 0.5 = 16x20; 16x20 * 0.8 = 13x16; batch padded to a multiple of 8.
+    assert out.shape == (2, 3, 16, 24)
+    torch.testing.assert_close(
+        out[0, :, :16, :20],
+        F.interpolate(inputs[:1], size=(16, 20), mode='bilinear', align_corners=False)[0])
+    torch.testing.assert_close(
+        out[1, :, :13, :16],
+        F.interpolate(inputs[1:, :, :16, :20], size=(13, 16), mode='bilinear',
+                      align_corners=False)[0])
+    assert (out[0, :, :, 20:] == -1).all() and (out[1, :, 13:, :] == -1).all()
+
+    assert new[0].img_shape == (16, 20) and new[1].img_shape == (13, 16)
+    assert new[0].scale_factor == pytest.approx((0.25, 0.25))
+    assert new[1].scale_factor == pytest.approx((0.5 * 16 / 20, 0.5 * 13 / 16))
+    assert new[0].pad_shape == (16, 24) and new[1].pad_shape == (16, 16)
+    assert new[0].batch_input_shape == (16, 24) and new[0].ori_shape == (64, 80)
+
+    gt = new[0].gt_instances
+    torch.testing.assert_close(gt.bboxes.tensor, torch.tensor([[0., 0., 4., 2.]]))
+    np.testing.assert_allclose(gt.polygons[0], [0, 0, 4, 0, 4, 2, 0, 2])
+    assert gt.masks.masks.shape == (1, 16, 20) and gt.masks.masks.sum() == 2 * 4
+    assert gt.texts == ['ab'] and gt.labels.tolist() == [0]
+    ign = new[0].ignored_instances
+    torch.testing.assert_close(ign.bboxes, torch.tensor([[1., 1., 3., 3.]]))
+    np.testing.assert_allclose(ign.masks.masks[0][0], [1, 1, 3, 1, 3, 3])
+    assert (ign.masks.height, ign.masks.width) == (16, 20)
+    # Padded bitmap masks: valid part resized, then padded like the image.
+    assert new[1].gt_instances.masks.masks.shape == (1, 16, 16)
+
+    # The originals are untouched.
+    assert samples[0].img_shape == (32, 40)
+    torch.testing.assert_close(samples[0].gt_instances.bboxes.tensor,
+                               torch.tensor([[0., 0., 8., 4.]]))
+    np.testing.assert_allclose(samples[0].gt_instances.polygons[0], [0, 0, 8, 0, 8, 4, 0, 4])
+
+
+def test_resize_batch_keeps_test_annotations_and_reports_errors():
+    inputs = torch.randn(1, 3, 32, 40)
+    samples = [_annotated_sample(32, 40)]
+    _, new = resize_batch(inputs, samples, 0.5, rescale_gt=False)
+    assert new[0].gt_instances is samples[0].gt_instances
+    out, none = resize_batch(inputs, None, 1.0)
+    assert torch.equal(out, inputs) and none is None
+    with pytest.raises(ValueError, match='got 2 scales for 1 images'):
+        resize_batch(inputs, samples, [0.5, 0.5])
+    with pytest.raises(ValueError, match='scales must be > 0'):
+        resize_batch(inputs, samples, 0.0)
+    with pytest.raises(KeyError, match='data sample 0 has no `img_shape`'):
+        resize_batch(inputs, [DetDataSample()], 0.5)
+    samples[0].gt_instances.masks = torch.zeros(1, 32, 40, dtype=torch.bool)
+    with pytest.raises(TypeError, match='cannot rescale masks of type Tensor'):
+        resize_batch(inputs, samples, 0.5)

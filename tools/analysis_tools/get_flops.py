@@ -1,0 +1,92 @@
+"""Average FLOPs per test image of a spotter or a DLD model, at the resolution actually used.
+
+Example::
+
+    python tools/analysis_tools/get_flops.py configs/dld/dld_r50_totaltext.py \\
+        work_dirs/dld_r50_totaltext/epoch_50.pth --num-images 100 --out flops.json
+
+Every image of the test dataloader is run through the complete test step
+(``model(..., mode='predict')``: detection, recognition of the detected instances and, for DLD
+models, the Dynamic Resolution Selector with the scale it picks for that image) and traced by
+MMEngine's ``FlopAnalyzer`` (one multiply-add = one FLOP); a step that JIT tracing cannot follow
+is counted with PyTorch's ``FlopCounterMode`` instead (convolutions, matrix products and RNNs
+only), and the output says so. Models that report ``dld_gflops`` in their predictions' metainfo
+get that average printed too.
+"""
+import argparse
+import json
+
+import torch
+from mmengine.analysis import parameter_count
+from mmengine.config import DictAction
+from mmengine.logging import MMLogger
+
+from mmdld.evaluation.cost import (build_test_model_and_loader, count_inference_flops,
+                                   merge_into_json, summarize_flops)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='FLOPs per image of a text spotter')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='checkpoint (random weights when omitted: the number of detected '
+                        'instances, hence the cost of recognition, then differs)')
+    parser.add_argument('--num-images', type=int, default=100,
+                        help='test images to average over (all of them when <= 0)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--out', help='write the result as JSON')
+    parser.add_argument(
+        '--merge-json', metavar='FILE',
+        help='add "FLOPS (G)" to a results JSON written by E2ESpottingMetric '
+        '(<outfile_dir>/spotting_results.json), next to the accuracy in the paper\'s names')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value pairs, e.g. '
+        'test_dataloader.dataset.indices=10')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    logger = MMLogger.get_instance('mmdld_get_flops')
+    model, data_loader, _ = build_test_model_and_loader(args.config, args.checkpoint,
+                                                        args.cfg_options, args.device)
+    per_batch, num_images = [], 0
+    for data_batch in data_loader:
+        if 0 < args.num_images <= num_images:
+            break
+        per_batch.append(count_inference_flops(model, data_batch))
+        num_images += len(data_batch['inputs'])
+    if not per_batch:
+        raise SystemExit(f'get_flops.py: the test dataloader of {args.config} is empty')
+    result = summarize_flops(per_batch, num_images)
+    result['params_m'] = parameter_count(model)[''] / 1e6
+
+    lines = ['=' * 40, f'Images: {num_images}',
+             f'Input shapes: {", ".join(str(shape) for shape in result["input_shapes"])}',
+             f'FLOPs per image (whole test step): {result["gflops"]:.3f} G',
+             'Counted by: ' + ', '.join(f'{method} ({n} images)'
+                                        for method, n in result['methods'].items())]
+    if 'dld_gflops' in result:
+        lines.append(f'FLOPs per image reported by the model: {result["dld_gflops"]:.3f} G')
+    if 'dld_scale' in result:
+        lines.append(f'Average DLD scale: {result["dld_scale"]:.3f}')
+    lines.append(f'Params (whole model, teacher included if any): {result["params_m"]:.2f} M')
+    if result['unsupported_ops']:
+        zero = ', '.join(f'{op} x{n}' for op, n in sorted(result['unsupported_ops'].items()))
+        lines.append(f'Ops counted as zero: {zero}')
+    lines.append('=' * 40)
+    logger.info('\n'.join(lines))
+    if args.out:
+        result['input_shapes'] = [list(shape) for shape in result['input_shapes']]
+        with open(args.out, 'w', encoding='utf-8') as f:
+            json.dump(dict(result, config=args.config, checkpoint=args.checkpoint), f, indent=2)
+        logger.info(f'written to {args.out}')
+    if args.merge_json:
+        merge_into_json(args.merge_json, {'FLOPS (G)': round(result['gflops'], 3)})
+        logger.info(f'FLOPS (G) added to {args.merge_json}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
