@@ -9,46 +9,43 @@ children, importing ``mmocr.registry`` on demand.
 ``locations`` lists the packages whose import registers mmdld's modules, so that building from a
 config imports them lazily even when nobody imported :mod:`mmdld` first.
 """
-from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
-from mmdet.registry import DATASETS as MMDET_DATASETS
-from mmdet.registry import EVALUATOR as MMDET_EVALUATOR
-from mmdet.registry import HOOKS as MMDET_HOOKS
-from mmdet.registry import LOOPS as MMDET_LOOPS
-from mmdet.registry import METRICS as MMDET_METRICS
-from mmdet.registry import MODEL_WRAPPERS as MMDET_MODEL_WRAPPERS
-from mmdet.registry import MODELS as MMDET_MODELS
-from mmdet.registry import OPTIM_WRAPPERS as MMDET_OPTIM_WRAPPERS
-from mmdet.registry import PARAM_SCHEDULERS as MMDET_PARAM_SCHEDULERS
-from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
-from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
-from mmdet.registry import VISBACKENDS as MMDET_VISBACKENDS
-from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
+from mmdet import registry as mmdet_registry
 from mmengine.registry import Registry
 
-DATASETS = Registry(
-    'dataset', parent=MMDET_DATASETS, locations=['mmdld.datasets'])
+# One child per MMDetection registry, so that every kind of object a config names (optimizers,
+# log processors, ...) resolves from the mmdld scope without a "failed to search" fallback.
+RUNNERS = Registry('runner', parent=mmdet_registry.RUNNERS, locations=['mmdld.engine'])
+RUNNER_CONSTRUCTORS = Registry(
+    'runner constructor', parent=mmdet_registry.RUNNER_CONSTRUCTORS, locations=['mmdld.engine'])
+LOOPS = Registry('loop', parent=mmdet_registry.LOOPS, locations=['mmdld.engine'])
+HOOKS = Registry('hook', parent=mmdet_registry.HOOKS, locations=['mmdld.engine'])
+DATASETS = Registry('dataset', parent=mmdet_registry.DATASETS, locations=['mmdld.datasets'])
 DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMDET_DATA_SAMPLERS, locations=['mmdld.datasets'])
+    'data sampler', parent=mmdet_registry.DATA_SAMPLERS, locations=['mmdld.datasets'])
 TRANSFORMS = Registry(
-    'transform', parent=MMDET_TRANSFORMS, locations=['mmdld.datasets'])
-MODELS = Registry('model', parent=MMDET_MODELS, locations=['mmdld.models'])
+    'transform', parent=mmdet_registry.TRANSFORMS, locations=['mmdld.datasets'])
+MODELS = Registry('model', parent=mmdet_registry.MODELS, locations=['mmdld.models'])
 MODEL_WRAPPERS = Registry(
-    'model_wrapper', parent=MMDET_MODEL_WRAPPERS, locations=['mmdld.models'])
-TASK_UTILS = Registry(
-    'task util', parent=MMDET_TASK_UTILS, locations=['mmdld.models'])
-HOOKS = Registry('hook', parent=MMDET_HOOKS, locations=['mmdld.engine'])
-LOOPS = Registry('loop', parent=MMDET_LOOPS, locations=['mmdld.engine'])
+    'model_wrapper', parent=mmdet_registry.MODEL_WRAPPERS, locations=['mmdld.models'])
+WEIGHT_INITIALIZERS = Registry(
+    'weight initializer', parent=mmdet_registry.WEIGHT_INITIALIZERS,
+    locations=['mmdld.models'])
+OPTIMIZERS = Registry(
+    'optimizer', parent=mmdet_registry.OPTIMIZERS, locations=['mmdld.engine'])
 OPTIM_WRAPPERS = Registry(
-    'optim_wrapper', parent=MMDET_OPTIM_WRAPPERS, locations=['mmdld.engine'])
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler',
-    parent=MMDET_PARAM_SCHEDULERS,
+    'optim_wrapper', parent=mmdet_registry.OPTIM_WRAPPERS, locations=['mmdld.engine'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor', parent=mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS,
     locations=['mmdld.engine'])
-METRICS = Registry(
-    'metric', parent=MMDET_METRICS, locations=['mmdld.evaluation'])
+PARAM_SCHEDULERS = Registry(
+    'parameter scheduler', parent=mmdet_registry.PARAM_SCHEDULERS, locations=['mmdld.engine'])
+METRICS = Registry('metric', parent=mmdet_registry.METRICS, locations=['mmdld.evaluation'])
 EVALUATOR = Registry(
-    'evaluator', parent=MMDET_EVALUATOR, locations=['mmdld.evaluation'])
+    'evaluator', parent=mmdet_registry.EVALUATOR, locations=['mmdld.evaluation'])
+TASK_UTILS = Registry('task util', parent=mmdet_registry.TASK_UTILS, locations=['mmdld.models'])
 VISUALIZERS = Registry(
-    'visualizer', parent=MMDET_VISUALIZERS, locations=['mmdld.visualization'])
+    'visualizer', parent=mmdet_registry.VISUALIZERS, locations=['mmdld.visualization'])
 VISBACKENDS = Registry(
-    'vis_backend', parent=MMDET_VISBACKENDS, locations=['mmdld.visualization'])
+    'vis_backend', parent=mmdet_registry.VISBACKENDS, locations=['mmdld.visualization'])
+LOG_PROCESSORS = Registry(
+    'log_processor', parent=mmdet_registry.LOG_PROCESSORS, locations=['mmdld.engine'])

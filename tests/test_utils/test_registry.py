@@ -42,3 +42,20 @@ def test_finds_mmocr_module_by_prefix():
 
 def test_unknown_name_is_none():
     assert MODELS.get('NoSuchSpotter') is None
+
+
+def test_every_mmdet_registry_has_an_mmdld_child():
+    from mmdet import registry as mmdet_registry
+    from mmengine.registry import Registry
+
+    import mmdld.registry as ours
+    for name, value in vars(mmdet_registry).items():
+        if isinstance(value, Registry) and not name.startswith('MMENGINE_'):
+            child = getattr(ours, name)
+            assert child.parent is value and child.scope == 'mmdld', name
+
+
+def test_optimizer_and_log_processor_resolve_in_scope():
+    from mmdld.registry import LOG_PROCESSORS, OPTIMIZERS
+    assert OPTIMIZERS.get('AdamW').__name__ == 'AdamW'
+    assert LOG_PROCESSORS.get('LogProcessor').__module__.startswith('mmengine.')

@@ -1,0 +1,4 @@
+# DLD with gamma = 0.3 on Total-Text (paper Table 1): a cheaper trade-off than gamma = 0.1.
+_base_ = ['./dld_r50_totaltext.py']
+
+model = dict(drs_loss=dict(gamma=0.3))

@@ -1,0 +1,89 @@
+"""Measuring the DLD costs on the first batch when the config does not give them."""
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.analysis import FlopAnalyzer
+from mmengine.dist import all_reduce
+from torch import Tensor
+
+from mmdld.models.utils import count_forward_flops, normalise_costs, resize_batch
+
+
+@dataclass
+class ScaleCosts:
+    """Costs of a DLD student.
+
+    Attributes:
+        relative (list[float]): ``T_i`` of eq. 3, the student's average FLOPs at each candidate
+            scale over the teacher's at full resolution.
+        gflops (list[float]): The student's average GFLOPs per image at each candidate scale.
+        selector_gflops (float): GFLOPs per image of the selector (0 without one).
+    """
+    relative: List[float]
+    gflops: List[float]
+    selector_gflops: float
+
+
+def selector_gflops(selector: nn.Module, inputs: Tensor) -> float:
+    """GFLOPs per image of a selector's forward on ``inputs`` (MMEngine's ``FlopAnalyzer``)."""
+    analyzer = FlopAnalyzer(selector, (inputs, ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    analyzer.tracer_warnings('none')
+    return float(analyzer.total()) / inputs.size(0) / 1e9
+
+
+@torch.no_grad()
+def measure_costs(student: nn.Module,
+                  teacher: nn.Module,
+                  selector: Optional[nn.Module],
+                  inputs: Tensor,
+                  data_samples: list,
+                  scales: Sequence[float],
+                  size_divisor: int,
+                  pad_value: float) -> ScaleCosts:
+    """Measures the student at every scale and the teacher at 1.0 on one pre-processed batch.
+
+    Uses :func:`~mmdld.models.utils.count_forward_flops` (MMEngine's ``FlopAnalyzer`` on the
+    models' tensor-mode ``_forward``), on the batch resized by
+    :func:`~mmdld.models.utils.resize_batch` exactly as the student sees it. In a distributed
+    run every process measures its own batch and the per-image averages are averaged over the
+    processes, so all of them use the same costs.
+
+    Args:
+        student (nn.Module): The student spotter.
+        teacher (nn.Module): The teacher spotter (reference at scale 1.0).
+        selector (nn.Module, optional): The resolution selector, or None.
+        inputs (Tensor): Pre-processed batch ``[B, C, H, W]`` at the teacher's resolution.
+        data_samples (list): Its data samples.
+        scales (Sequence[float]): Candidate scales.
+        size_divisor (int): Padding divisor of the resized batches.
+        pad_value (float): Padding value of the resized batches.
+
+    Returns:
+        ScaleCosts: Relative costs, absolute GFLOPs and the selector's GFLOPs.
+    """
+    num = inputs.size(0)
+    modes = [(m, m.training) for m in (student, teacher, selector) if m is not None]
+    for module, _ in modes:
+        module.eval()
+    try:
+        # The teacher at full resolution (the reference), then the student at each scale.
+        flops = [count_forward_flops(teacher, inputs, data_samples) / num]
+        for scale in scales:
+            scaled, samples = resize_batch(inputs, data_samples, scale, size_divisor=size_divisor,
+                                           pad_value=pad_value, rescale_gt=False)
+            flops.append(count_forward_flops(student, scaled, samples) / num)
+        drs = selector_gflops(selector, inputs) * 1e9 if selector is not None else 0.
+    finally:
+        for module, mode in modes:
+            module.train(mode)
+    totals = torch.tensor([*flops, drs], dtype=torch.float64, device=inputs.device)
+    all_reduce(totals, op='mean')  # a no-op outside distributed runs
+    totals = totals.tolist()
+    return ScaleCosts(
+        relative=normalise_costs(totals[1:-1], totals[0]),
+        gflops=[f / 1e9 for f in totals[1:-1]],
+        selector_gflops=totals[-1] / 1e9)

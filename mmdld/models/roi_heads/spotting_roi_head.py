@@ -1,0 +1,300 @@
+"""Mask R-CNN's RoI head with a text recognition branch."""
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.models.utils import empty_instances
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi, get_box_tensor
+from mmdet.structures.mask import PolygonMasks
+from mmdet.utils import ConfigType, InstanceList
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmdld.registry import MODELS
+from .mask_polygons import box_polygon, masks_to_polygons
+
+
+@MODELS.register_module()
+class SpottingRoIHead(StandardRoIHead):
+    """``StandardRoIHead`` (box + mask branches) plus a recognition branch.
+
+    The recognition branch is a RoI extractor that masks its crop with the instance mask
+    (``rec_roi_extractor``, e.g. ``RoIMaskingExtractor``) and a sequence recogniser
+    (``rec_head``, e.g. ``BiLSTMAttnHead``). As in the paper (§3.2), it is trained on the
+    ground-truth boxes and masks, so the number of recognised words equals the number of
+    labelled ones; at test time it reads the detected boxes, masked with the predicted masks.
+
+    Test-time options, read from ``test_cfg`` (``model.test_cfg.rcnn``) besides MMDetection's:
+
+    - ``rec_on_gt`` (bool, default False): also read every ``gt_instances`` entry (GT boxes
+      and polygons scaled into the network's input frame) and store the words in the sample's
+      metainfo as ``pred_gt_texts``.
+    - ``return_masks`` (bool, default True): keep the full-image ``masks`` in the results;
+      set False to save memory when only polygons are needed.
+    - ``polygon_epsilon`` (float, default 0.005): polygon simplification tolerance, as a
+      fraction of the contour length.
+
+    Args:
+        rec_roi_extractor (dict): Config of the recognition RoI extractor; called as
+            ``extractor(feats, rois, roi_masks)``.
+        rec_head (dict): Config of the recogniser (``encode_texts``, ``extract_context``,
+            ``forward_train``, ``loss_from_logits``, ``predict``).
+        rec_mask_size (int or tuple[int, int]): Size of the RoI-local masks handed to the
+            extractor. The default equals the mask head's 28 x 28 output, so that GT masks in
+            training and predicted masks at test time have the same resolution.
+        **kwargs: ``StandardRoIHead``'s arguments.
+    """
+
+    def __init__(self,
+                 rec_roi_extractor: ConfigType,
+                 rec_head: ConfigType,
+                 rec_mask_size: Sequence[int] = (28, 28),
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not self.with_mask:
+            raise ValueError('SpottingRoIHead needs `mask_roi_extractor`/`mask_head`: the '
+                             'recognition branch masks its RoIs with the instance masks')
+        self.rec_roi_extractor = MODELS.build(rec_roi_extractor)
+        self.rec_head = MODELS.build(rec_head)
+        if isinstance(rec_mask_size, int):
+            rec_mask_size = (rec_mask_size, rec_mask_size)
+        self.rec_mask_size = tuple(int(s) for s in rec_mask_size)
+
+    @property
+    def with_rec(self) -> bool:
+        """bool: whether the head has a recognition branch (always True here)."""
+        return hasattr(self, 'rec_head') and self.rec_head is not None
+
+    def _rec_feats(self, x: Tuple[Tensor]) -> Tuple[Tensor]:
+        num_inputs = getattr(self.rec_roi_extractor, 'num_inputs', 1)
+        return x[:num_inputs]
+
+    # ------------------------------------------------------------------ GT-cropped recognition
+    def _gt_rois_and_masks(self, batch_gt_instances: Sequence[InstanceData],
+                           device: torch.device) -> Tuple[Tensor, Tensor, List[int]]:
+        """RoIs and RoI-local masks of the GT instances of a batch.
+
+        Masks come from ``masks`` (``BitmapMasks``/``PolygonMasks``) when present, otherwise
+        from ``polygons`` (flat arrays in the same frame as the boxes); an instance with
+        neither is read unmasked.
+        """
+        boxes, masks, num_per_img = [], [], []
+        out_h, out_w = self.rec_mask_size
+        for gt in batch_gt_instances:
+            n = len(gt)
+            num_per_img.append(n)
+            if n == 0 or 'bboxes' not in gt:
+                num_per_img[-1] = 0
+                boxes.append(torch.zeros(0, 4, device=device))
+                continue
+            bboxes = get_box_tensor(gt.bboxes).to(device=device, dtype=torch.float32)
+            boxes.append(bboxes)
+            gt_masks = gt.get('masks', None)
+            if gt_masks is None and 'polygons' in gt:
+                # Source height/width are unused by ``crop_and_resize``; pycocotools needs
+                # 3 points, so shorter polygons are read through their box.
+                polys = [np.asarray(p, np.float64).reshape(-1) for p in gt.polygons]
+                box_np = bboxes.detach().cpu().numpy().astype(np.float64)
+                polys = [p if p.size >= 6 else box_polygon(b).astype(np.float64)
+                         for p, b in zip(polys, box_np)]
+                gt_masks = PolygonMasks([[p] for p in polys], 1, 1)
+            if gt_masks is None:
+                masks.append(bboxes.new_ones(n, out_h, out_w))
+                continue
+            cropped = gt_masks.crop_and_resize(
+                bboxes.detach().cpu().numpy(), (out_h, out_w),
+                np.arange(n), device=device).to_ndarray()
+            masks.append(torch.from_numpy(np.asarray(cropped, dtype=np.float32)).to(device))
+        rois = bbox2roi(boxes)
+        roi_masks = torch.cat(masks) if masks else rois.new_zeros(0, out_h, out_w)
+        return rois, roi_masks, num_per_img
+
+    def rec_forward_gt(self, x: Tuple[Tensor],
+                       batch_gt_instances: Sequence[InstanceData]) -> dict:
+        """Recognition features of the GT instances, cropped with GT boxes and masks.
+
+        Args:
+            x (tuple[Tensor]): FPN features of the batch.
+            batch_gt_instances (list[InstanceData]): Per image, ``bboxes``, ``texts`` and
+                ``masks`` or ``polygons``, all in the frame of ``x``'s input.
+
+        Returns:
+            dict: ``roi_feats`` (N, C, Hr, Wr) ``F_roi``, ``context`` (N, T, D) ``F_con``,
+            ``targets`` (N, L) long, ``valid`` (N, L) bool, ``num_per_img`` (list[int]); the N
+            instances are the images' GT instances concatenated in order.
+        """
+        device = x[0].device
+        rois, roi_masks, num_per_img = self._gt_rois_and_masks(batch_gt_instances, device)
+        texts = []
+        for i, (gt, n) in enumerate(zip(batch_gt_instances, num_per_img)):
+            if n > 0 and 'texts' not in gt:
+                raise ValueError(
+                    f'gt_instances of image {i} in the batch have no `texts`: the spotter is '
+                    'trained on transcriptions (LoadOCRAnnotations(with_text=True) + '
+                    'PackSpottingInputs)')
+            texts.extend(gt.texts if n > 0 else [])
+        roi_feats = self.rec_roi_extractor(self._rec_feats(x), rois, roi_masks)
+        context = self.rec_head.extract_context(roi_feats)
+        targets, valid = self.rec_head.encode_texts(texts)
+        return dict(roi_feats=roi_feats, context=context, targets=targets.to(device),
+                    valid=valid.to(device), num_per_img=num_per_img)
+
+    def rec_loss(self, x: Tuple[Tensor], batch_gt_instances: Sequence[InstanceData]) -> dict:
+        """Recognition loss on the GT instances (``loss_rec``).
+
+        With no GT instance in the batch the loss is a zero that still depends on every
+        recognition parameter, so that backward and distributed training see the branch.
+        """
+        out = self.rec_forward_gt(x, batch_gt_instances)
+        if out['targets'].size(0) == 0:
+            zero = sum(p.sum() for p in self.rec_head.parameters()) * 0.
+            zero = zero + out['roi_feats'].sum() * 0. + x[0].sum() * 0.
+            return dict(loss_rec=zero)
+        logits = self.rec_head.forward_train(out['context'], out['targets'])
+        loss = self.rec_head.loss_from_logits(logits, out['targets'], out['valid'])
+        return dict(loss) if isinstance(loss, dict) else dict(loss_rec=loss)
+
+    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+             batch_data_samples: SampleList) -> dict:
+        """Box and mask losses of ``StandardRoIHead`` plus ``loss_rec``.
+
+        Args:
+            x (tuple[Tensor]): FPN features.
+            rpn_results_list (list[InstanceData]): Proposals per image.
+            batch_data_samples (list[DetDataSample]): Samples with ``gt_instances`` holding
+                ``bboxes``, ``labels``, ``masks`` and ``texts``.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_mask``, ``loss_rec``, ...
+        """
+        losses = super().loss(x, rpn_results_list, batch_data_samples)
+        losses.update(self.rec_loss(x, [s.gt_instances for s in batch_data_samples]))
+        return losses
+
+    # ------------------------------------------------------------------------------ inference
+    def forward(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+                batch_data_samples: SampleList = None) -> tuple:
+        """Tensor-mode forward (used for FLOPs counting): box, mask and recognition outputs.
+
+        Recognition runs on the first 100 proposals, masked with their class-0 mask
+        predictions, as ``StandardRoIHead.forward`` does for the mask branch.
+        """
+        results = super().forward(x, rpn_results_list, batch_data_samples)
+        rois = bbox2roi([r.bboxes for r in rpn_results_list])[:100]
+        # The mask branch's output for those RoIs is the last entry: not computed twice, so
+        # that FLOPs counted on this forward are the spotter's.
+        mask_preds = results[-1]
+        roi_masks = (mask_preds[:, 0].sigmoid() >= 0.5).float()
+        roi_feats = self.rec_roi_extractor(self._rec_feats(x), rois, roi_masks)
+        return results + (self.rec_head.extract_context(roi_feats), )
+
+    def predict(self,
+                x: Tuple[Tensor],
+                rpn_results_list: InstanceList,
+                batch_data_samples: SampleList,
+                rescale: bool = False) -> InstanceList:
+        """Detect, segment and read the text instances of a batch.
+
+        Args:
+            x (tuple[Tensor]): FPN features.
+            rpn_results_list (list[InstanceData]): Proposals per image.
+            batch_data_samples (list[DetDataSample]): Samples (metainfo; GT only for
+                ``rec_on_gt``).
+            rescale (bool): Report results in the original image frame.
+
+        Returns:
+            list[InstanceData]: Per image ``bboxes``, ``scores``, ``labels``, ``masks``
+            (unless ``return_masks=False``), ``polygons``, ``texts``, ``text_scores``.
+        """
+        batch_img_metas = [s.metainfo for s in batch_data_samples]
+        results_list = self.predict_bbox(
+            x, batch_img_metas, rpn_results_list, rcnn_test_cfg=self.test_cfg, rescale=False)
+        results_list = self.predict_mask_and_text(x, batch_img_metas, results_list,
+                                                  rescale=rescale)
+        if self.test_cfg is not None and self.test_cfg.get('rec_on_gt', False):
+            self.predict_gt_texts(x, batch_data_samples)
+        return results_list
+
+    def predict_mask_and_text(self, x: Tuple[Tensor], batch_img_metas: List[dict],
+                              results_list: InstanceList,
+                              rescale: bool = False) -> InstanceList:
+        """Masks, polygons and words of the detected boxes (given in the input frame).
+
+        The recogniser reads each detected box masked with the mask head's RoI-local
+        prediction, binarised at ``mask_thr_binary`` as the GT masks of training are binary.
+        """
+        mask_thr = self.test_cfg.get('mask_thr_binary', 0.5)
+        eps = self.test_cfg.get('polygon_epsilon', 0.005)
+        mask_rois = bbox2roi([r.bboxes for r in results_list])
+        if mask_rois.shape[0] == 0:
+            results_list = empty_instances(
+                batch_img_metas, mask_rois.device, task_type='mask',
+                instance_results=results_list, mask_thr_binary=mask_thr)
+            texts_per_img = [[] for _ in results_list]
+            scores_per_img = [mask_rois.new_zeros(0) for _ in results_list]
+        else:
+            mask_preds = self._mask_forward(x, mask_rois)['mask_preds']
+            labels = torch.cat([r.labels for r in results_list])
+            if mask_preds.size(1) == 1:
+                roi_probs = mask_preds[:, 0].sigmoid()
+            else:
+                roi_probs = mask_preds[torch.arange(len(labels)), labels].sigmoid()
+            roi_masks = (roi_probs >= max(mask_thr, 0.)).float()
+            roi_feats = self.rec_roi_extractor(self._rec_feats(x), mask_rois, roi_masks)
+            texts, text_scores = self.rec_head.predict(roi_feats)
+            text_scores = torch.as_tensor(text_scores, dtype=torch.float32,
+                                          device=mask_rois.device)
+            num_per_img = [len(r) for r in results_list]
+            texts_per_img, start = [], 0
+            for n in num_per_img:
+                texts_per_img.append(list(texts[start:start + n]))
+                start += n
+            scores_per_img = list(text_scores.split(num_per_img))
+            results_list = self.mask_head.predict_by_feat(
+                mask_preds=mask_preds.split(num_per_img, 0),
+                results_list=results_list,
+                batch_img_metas=batch_img_metas,
+                rcnn_test_cfg=self.test_cfg,
+                rescale=rescale)
+        for results, texts, scores in zip(results_list, texts_per_img, scores_per_img):
+            results.texts = texts
+            results.text_scores = scores
+            results.polygons = masks_to_polygons(
+                results.masks.detach().cpu().numpy(),
+                get_box_tensor(results.bboxes).detach().cpu().numpy(), eps)
+            if not self.test_cfg.get('return_masks', True):
+                del results.masks
+        return results_list
+
+    def predict_gt_texts(self, x: Tuple[Tensor], batch_data_samples: SampleList) -> None:
+        """Read every ``gt_instances`` entry; store the words as ``pred_gt_texts``.
+
+        GT boxes and polygons are in the original image frame (test pipelines load them after
+        ``Resize``); they are scaled by ``scale_factor`` into the network's input frame.
+        """
+        scaled = []
+        for sample in batch_data_samples:
+            gt = sample.get('gt_instances', InstanceData())
+            sx, sy = sample.metainfo.get('scale_factor', (1.0, 1.0))
+            inst = InstanceData()
+            if len(gt) > 0 and 'bboxes' in gt:
+                scale = x[0].new_tensor([sx, sy, sx, sy])
+                inst.bboxes = get_box_tensor(gt.bboxes).to(x[0]) * scale
+                if 'polygons' in gt:
+                    inst.polygons = [
+                        (np.asarray(p, np.float32).reshape(-1, 2) * [sx, sy]).reshape(-1)
+                        for p in gt.polygons
+                    ]
+            scaled.append(inst)
+        rois, roi_masks, num_per_img = self._gt_rois_and_masks(scaled, x[0].device)
+        texts: List[str] = []
+        if rois.size(0) > 0:
+            roi_feats = self.rec_roi_extractor(self._rec_feats(x), rois, roi_masks)
+            texts = list(self.rec_head.predict(roi_feats)[0])
+        start = 0
+        for sample, n in zip(batch_data_samples, num_per_img):
+            sample.set_metainfo(dict(pred_gt_texts=texts[start:start + n]))
+            start += n
+

@@ -1,0 +1,3 @@
+from .mask_rcnn_spotter import MaskRCNNSpotter
+
+__all__ = ['MaskRCNNSpotter']

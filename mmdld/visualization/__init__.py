@@ -1,0 +1,3 @@
+from .spotting_visualizer import SpottingLocalVisualizer
+
+__all__ = ['SpottingLocalVisualizer']
