@@ -1,14 +1,76 @@
-"""The main job of the README (`make demo`).
+"""The main job of the README (`make demo`): synthetic data -> teacher -> DLD student -> report.
 
-The end-to-end demo (synthetic data -> teacher -> DLD student -> report) is assembled from the
-spotter, the synthetic dataset, the metric and the distiller; until it is, this checks the
-environment and says so.
+    python tools/run_demo.py                   # the 30-minute CPU demo (work_dirs/demo/)
+    python tools/run_demo.py --budget tiny     # every stage on 2 images, in a minute or two
+
+Stages, each skipped when its outputs exist (so a second run resumes instead of redoing):
+
+1. data: the synthetic benchmark of the demo configs, generated if missing;
+2. teacher: ``tools/train.py configs/demo/spotter_r18w32_demo.py``;
+3. student: ``tools/train.py configs/demo/dld_r18w32_demo.py`` (DLD, gamma 0.1) distilled from
+   that teacher;
+4. evaluation of the teacher, the student, and the Vanilla baseline (the teacher tested at the
+   fixed S-N equal to the student's average scale x the base size): ``tools/test.py``,
+   ``get_flops.py``, ``benchmark_fps.py``;
+5. a picture of the student's output on a test image;
+6. the report: a table printed and written to ``<work-dir>/report.md`` (+ ``report.json``),
+   teacher first, with the wall time of each stage.
+
+``MMDLD_DEMO_BUDGET=tiny make demo`` selects the tiny budget too. See docs/getting_started.md
+and docs/report.md.
 """
+import argparse
+import os
+import os.path as osp
 import sys
+from typing import Dict
 
-from mmdld.utils.env_check import main as env_report
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from mmdld.apis import demo  # noqa: E402
+
+BUDGETS: Dict[str, dict] = dict(
+    demo=dict(teacher='configs/demo/spotter_r18w32_demo.py',
+              student='configs/demo/dld_r18w32_demo.py',
+              work_dir='work_dirs/demo', cost_images=5, fps_images=10),
+    tiny=dict(teacher='configs/demo/spotter_r18w32_demo_tiny.py',
+              student='configs/demo/dld_r18w32_demo_tiny.py',
+              work_dir='work_dirs/demo_tiny', cost_images=1, fps_images=2),
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Synthetic data -> teacher -> DLD student -> evaluation -> report')
+    parser.add_argument('--budget', choices=sorted(BUDGETS),
+                        default=os.environ.get('MMDLD_DEMO_BUDGET', 'demo'),
+                        help='demo: the 30-minute CPU run; tiny: every stage on a few images '
+                        '(default: $MMDLD_DEMO_BUDGET or demo)')
+    parser.add_argument('--work-dir', help='output folder (default: work_dirs/demo, or '
+                        'work_dirs/demo_tiny for --budget tiny)')
+    parser.add_argument('--cost-images', type=int,
+                        help='test images for the FLOPs count (default: per budget)')
+    parser.add_argument('--fps-images', type=int,
+                        help='test images timed for images/s (default: per budget)')
+    args = parser.parse_args(argv)
+    if args.budget not in BUDGETS:
+        parser.error(f'--budget: unknown budget {args.budget!r} (from MMDLD_DEMO_BUDGET?); '
+                     f'choose from {sorted(BUDGETS)}')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    budget = dict(BUDGETS[args.budget])
+    for key in ('work_dir', 'cost_images', 'fps_images'):
+        if getattr(args, key) is not None:
+            budget[key] = getattr(args, key)
+    os.chdir(REPO)  # the configs name their data and each other relative to the repository
+    demo.run_demo(budget=args.budget, **budget)
+    return 0
+
 
 if __name__ == '__main__':
-    code = env_report()
-    print('The end-to-end demo is not assembled yet: see the open issues.', file=sys.stderr)
-    sys.exit(code)
+    sys.exit(main())

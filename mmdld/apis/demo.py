@@ -1,0 +1,161 @@
+"""The stages of ``make demo`` (``tools/run_demo.py``), as a function the tests can call."""
+import os.path as osp
+import time
+from typing import Any, Dict, List, Optional
+
+from mmengine.config import Config
+
+from .pipeline import (NO_MASKS, evaluate, row_from, scale_histogram, scaled_test_config,
+                       train)
+from .report import (format_table, git_commit, machine_description, stage_times_section,
+                     write_report)
+from .stages import StageRunner, format_duration, python_cmd
+
+#: The teacher's E2E (None) hmean the demo is tuned to reach, in percent.
+TEACHER_TARGET = 50.0
+
+
+def ensure_data(config: str, log_fn=print) -> List[str]:
+    """Generates the synthetic train and test sets of ``config`` if they are missing.
+
+    Returns:
+        list[str]: The data roots.
+    """
+    from mmdld.datasets.synthesis import ensure_dataset
+    cfg = Config.fromfile(config)
+    roots = []
+    for loader in ('train_dataloader', 'test_dataloader'):
+        dataset = cfg[loader]['dataset']
+        if dataset.get('synth_cfg') is None:
+            continue
+        ensure_dataset(dataset['data_root'], dataset['synth_cfg'], dataset['ann_file'],
+                       log_fn=log_fn)
+        roots.append(dataset['data_root'])
+    return sorted(set(roots))
+
+
+def base_short_side(config: str) -> int:
+    """The short side the config's test pipeline resizes images to (its S-N)."""
+    cfg = Config.fromfile(config)
+    for transform in cfg.test_dataloader.dataset.pipeline:
+        if str(transform.get('type', '')).split('.')[-1] == 'Resize':
+            size = transform['scale']
+            return int(size) if isinstance(size, int) else int(min(size))
+    raise ValueError(f'{config}: test_dataloader.dataset.pipeline has no Resize')
+
+
+def _data_outputs(config: str) -> List[str]:
+    cfg = Config.fromfile(config)
+    roots = {cfg[k]['dataset']['data_root'] for k in ('train_dataloader', 'test_dataloader')}
+    return [osp.join(root, 'synth_cfg.json') for root in sorted(roots)]
+
+
+def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images: int,
+             fps_images: int, runner: Optional[StageRunner] = None) -> Dict[str, Any]:
+    """Runs (or resumes) the demo and writes ``<work_dir>/report.md`` and ``report.json``.
+
+    Args:
+        budget (str): Name of the budget, for the report.
+        teacher (str): Teacher config.
+        student (str): DLD student config (its ``model.teacher_ckpt`` is set here).
+        work_dir (str): Output folder.
+        cost_images (int): Test images for the FLOPs count.
+        fps_images (int): Test images timed for images/s.
+        runner (StageRunner, optional): Defaults to a new one titled ``demo``.
+
+    Returns:
+        dict: ``rows`` (teacher, DLD student, Vanilla), ``report`` (the Markdown path),
+        ``histogram`` (images per chosen scale) and ``stages``.
+    """
+    runner = runner or StageRunner('demo', record_file=osp.join(work_dir, 'stage_times.json'))
+    runner.log(f'budget {budget!r}: teacher {teacher}, student {student}, output {work_dir}')
+    runner.run('data', _data_outputs(teacher),
+               fn=lambda: ensure_data(teacher, log_fn=lambda m: runner.log(f'data: {m}')))
+    teacher_ckpt = train(runner, 'teacher', teacher, osp.join(work_dir, 'teacher'))
+    student_ckpt = train(runner, 'student', student, osp.join(work_dir, 'student'),
+                         {'model.teacher_ckpt': teacher_ckpt})
+
+    eval_dir = osp.join(work_dir, 'eval')
+    costs = dict(cost_images=cost_images, fps_images=fps_images)
+    teacher_paths = evaluate(runner, 'teacher', teacher, teacher_ckpt,
+                             osp.join(eval_dir, 'teacher'), **costs)
+    student_paths = evaluate(runner, 'student', student, student_ckpt,
+                             osp.join(eval_dir, 'student'),
+                             {'model.teacher_ckpt': teacher_ckpt}, dump_predictions=True,
+                             test_options=NO_MASKS, **costs)
+    base = base_short_side(teacher)
+    student_row = row_from('DLD student (gamma 0.1)', student_paths, config=student,
+                           checkpoint=student_ckpt)
+    avg_scale = float(student_row['scale'])
+    short = max(1, int(round(avg_scale * base)))
+    vanilla_name = f'vanilla_S-{short}'
+    vanilla_cfg = scaled_test_config(teacher, short / base,
+                                     osp.join(eval_dir, vanilla_name, 'config.py'))
+    vanilla_paths = evaluate(runner, vanilla_name, vanilla_cfg, teacher_ckpt,
+                             osp.join(eval_dir, vanilla_name), **costs)
+
+    picture = osp.join(work_dir, 'vis')
+    test_img = _first_test_image(teacher)
+    picture_file = osp.join(picture, osp.basename(test_img))
+    # demo/image_demo.py builds the model with MMDetection's `init_detector`, which needs a
+    # detector config (`model.backbone`); the picture is therefore the teacher's.
+    runner.run('picture', [picture_file],
+               cmd=python_cmd('demo/image_demo.py', test_img, teacher, teacher_ckpt,
+                              '--out-dir', picture),
+               log_file=osp.join(picture, 'image_demo.log'))
+
+    rows = [
+        row_from(f'Teacher (S-{base})', teacher_paths, scale=1.0, config=teacher,
+                 checkpoint=teacher_ckpt),
+        student_row,
+        row_from(f'Vanilla (teacher at S-{short})', vanilla_paths, scale=short / base,
+                 config=vanilla_cfg, checkpoint=teacher_ckpt),
+    ]
+    histogram = scale_histogram(student_paths['predictions'])
+    report = osp.join(work_dir, 'report.md')
+    _write(report, rows, histogram, runner, budget, teacher, student, picture_file)
+    runner.log(f'report written to {report}\n\n{format_table(rows)}\n')
+    e2e = rows[0]['e2e_none']
+    verdict = 'reached' if e2e >= TEACHER_TARGET else 'NOT reached'
+    runner.log(f'teacher E2E None hmean {e2e:.1f} (target >= {TEACHER_TARGET:.0f}): {verdict}; '
+               f'total wall time {format_duration(runner.elapsed)}')
+    return dict(rows=rows, report=report, histogram=histogram, stages=runner.results)
+
+
+def _first_test_image(config: str) -> str:
+    import json
+    cfg = Config.fromfile(config)
+    dataset = cfg.test_dataloader.dataset
+    with open(osp.join(dataset['data_root'], dataset['ann_file']), encoding='utf-8') as f:
+        records = json.load(f)['data_list']
+    if not records:
+        raise ValueError(f'{config}: the test split is empty')
+    return osp.join(dataset['data_root'], records[0]['img_path'])
+
+
+def _write(report: str, rows: List[Dict[str, Any]], histogram: Dict[float, int],
+           runner: StageRunner, budget: str, teacher: str, student: str,
+           picture: str) -> None:
+    hist = ', '.join(f'{s:g}: {n}' for s, n in histogram.items())
+    teacher_row = rows[0]
+    verdict = ('reaches' if teacher_row['e2e_none'] >= TEACHER_TARGET else 'does not reach')
+    notes = [
+        f'Budget `{budget}`; teacher `{teacher}`, student `{student}`; '
+        f'{teacher_row.get("num_images")} synthetic test images. Accuracies are hmeans in % '
+        '(Rec: accuracy on the GT boxes); Scale is the input scale relative to the teacher\'s '
+        'base size (the DLD student\'s is its average over the test images); GFLOPs per image '
+        'of the whole test step (`get_flops.py`), images per second of `test_step` with one '
+        'image per batch (`benchmark_fps.py`).',
+        f'The teacher {verdict} the target E2E None hmean of {TEACHER_TARGET:.0f}.',
+        f'Scales chosen by the DRS on the test images (scale: images): {hist}.',
+        f'Picture of the teacher\'s output on a test image: `{picture}`.',
+        f'Commit `{git_commit()}`; {machine_description()}; finished '
+        f'{time.strftime("%Y-%m-%d %H:%M %Z")}.',
+    ]
+    write_report(report, rows, 'mmdld demo report', notes,
+                 [stage_times_section(runner.results, runner.total_seconds)],
+                 json_data=dict(budget=budget, histogram={str(k): v for k, v in
+                                                          histogram.items()},
+                                stages=[vars(r) for r in runner.results],
+                                total_seconds=runner.total_seconds, commit=git_commit(),
+                                machine=machine_description()))

@@ -1,0 +1,292 @@
+"""The paper's comparison (Table 1) on the synthetic benchmark: ``tools/reproduce.py``.
+
+Models, all from one teacher:
+
+* Vanilla multi-scale: the teacher tested at fixed S-N for several N (the S-N of the teacher's
+  base size is the upper bound "High-res" row);
+* SKD-only: a student at the fixed scale 0.5 distilled with SKD (no DRS);
+* DRS-only (gamma 0.1, 0.3): a student with the DRS and no distillation loss;
+* DLD (gamma 0.1, 0.3): DRS + SKD.
+
+Outputs: ``<out_md>`` (default ``docs/results.md``) with the table, the plot of E2E hmean
+against GFLOPs per image (``results_e2e_vs_gflops.png``: the Vanilla curve and the DLD / SKD /
+DRS points) and the histogram of the scales the DLD students chose (``results_scales.png``).
+"""
+import os
+import os.path as osp
+import time
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+
+from .demo import base_short_side, ensure_data
+from .pipeline import (NO_MASKS, evaluate, row_from, scale_histogram, scaled_test_config,
+                       train)
+from .report import format_table, git_commit, machine_description, stage_times_section
+from .stages import StageRunner, format_duration
+
+#: name -> config overrides of the student config (DLD gamma 0.1) for each distilled variant.
+VARIANTS: 'OrderedDict[str, Dict[str, Any]]' = OrderedDict([
+    ('SKD-only (S x 0.5)', {'model.selector': None, 'model.fixed_scale': 0.5,
+                            'custom_hooks': []}),
+    ('DRS-only (gamma 0.1)', {'model.skd_loss': None, 'model.drs_loss.gamma': 0.1}),
+    ('DRS-only (gamma 0.3)', {'model.skd_loss': None, 'model.drs_loss.gamma': 0.3}),
+    ('DLD (gamma 0.1)', {'model.drs_loss.gamma': 0.1}),
+    ('DLD (gamma 0.3)', {'model.drs_loss.gamma': 0.3}),
+])
+
+#: Below this teacher E2E hmean (%) the claim check reports that nothing can be concluded.
+MIN_TEACHER_E2E = 5.0
+
+#: Scales of the Vanilla curve (1.0 is the teacher itself at its base size).
+VANILLA_SCALES = (1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+
+
+def slug(name: str) -> str:
+    """A folder name for a model name: ``'DLD (gamma 0.1)'`` -> ``'dld_gamma_0.1'``."""
+    out = ''.join(c.lower() if c.isalnum() or c == '.' else '_' for c in name)
+    while '__' in out:
+        out = out.replace('__', '_')
+    return out.strip('_')
+
+
+def variant_config(student: str, options: Dict[str, Any], out_path: str) -> str:
+    """Writes ``student`` with ``options`` merged in (MMEngine's ``merge_from_dict``)."""
+    cfg = Config.fromfile(student)
+    cfg.merge_from_dict(options)
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    cfg.dump(out_path)
+    return out_path
+
+
+def run_reproduction(budget: str,
+                     teacher: str,
+                     student: str,
+                     work_dir: str,
+                     out_md: str,
+                     cost_images: int,
+                     fps_images: int,
+                     vanilla_scales: Sequence[float] = VANILLA_SCALES,
+                     variants: Optional[Sequence[str]] = None,
+                     runner: Optional[StageRunner] = None) -> Dict[str, Any]:
+    """Trains and evaluates every model of the comparison and writes the results page.
+
+    Args:
+        budget (str): Name of the budget, for the page.
+        teacher (str): Teacher config.
+        student (str): DLD (gamma 0.1) student config; the variants are derived from it.
+        work_dir (str): Where checkpoints and evaluations go.
+        out_md (str): The results page (Markdown); the plots are written next to it.
+        cost_images (int): Test images for the FLOPs count of each model.
+        fps_images (int): Test images timed for images/s (0: not measured).
+        vanilla_scales (Sequence[float]): Scales of the Vanilla curve.
+        variants (Sequence[str], optional): Names of :data:`VARIANTS` to run (all by default).
+        runner (StageRunner, optional): Defaults to a new one titled ``reproduce``.
+
+    Returns:
+        dict: ``rows``, ``histograms`` (per DLD/DRS variant) and ``page`` (the path).
+    """
+    names = list(VARIANTS) if variants is None else list(variants)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(f'unknown variants {unknown}; choose from {list(VARIANTS)}')
+    runner = runner or StageRunner('reproduce',
+                                   record_file=osp.join(work_dir, 'stage_times.json'))
+    runner.log(f'budget {budget!r}: teacher {teacher}, student {student}, output {work_dir}')
+    outputs = []
+    for key in ('train_dataloader', 'test_dataloader'):
+        root = Config.fromfile(teacher)[key]['dataset']['data_root']
+        outputs.append(osp.join(root, 'synth_cfg.json'))
+    runner.run('data', sorted(set(outputs)),
+               fn=lambda: ensure_data(teacher, log_fn=lambda m: runner.log(f'data: {m}')))
+    teacher_ckpt = train(runner, 'teacher', teacher, osp.join(work_dir, 'teacher'))
+    costs = dict(cost_images=cost_images, fps_images=fps_images)
+    eval_dir = osp.join(work_dir, 'eval')
+    base = base_short_side(teacher)
+
+    rows: List[Dict[str, Any]] = []
+    for scale in vanilla_scales:
+        short = max(1, int(round(scale * base)))
+        name = f'Vanilla S-{short}'
+        cfg = scaled_test_config(teacher, short / base,
+                                 osp.join(work_dir, 'configs', f'vanilla_S-{short}.py'))
+        paths = evaluate(runner, f'vanilla_S-{short}', cfg, teacher_ckpt,
+                         osp.join(eval_dir, f'vanilla_S-{short}'), **costs)
+        rows.append(row_from(name, paths, scale=short / base, kind='vanilla', config=cfg))
+
+    histograms: Dict[str, Dict[float, int]] = {}
+    for name in names:
+        key = slug(name)
+        cfg = variant_config(student, VARIANTS[name],
+                             osp.join(work_dir, 'configs', f'{key}.py'))
+        ckpt = train(runner, key, cfg, osp.join(work_dir, key),
+                     {'model.teacher_ckpt': teacher_ckpt})
+        with_drs = VARIANTS[name].get('model.selector', 'drs') is not None
+        paths = evaluate(runner, key, cfg, ckpt, osp.join(eval_dir, key),
+                         {'model.teacher_ckpt': teacher_ckpt}, dump_predictions=with_drs,
+                         test_options=NO_MASKS, **costs)
+        fixed = VARIANTS[name].get('model.fixed_scale')
+        rows.append(row_from(name, paths, scale=fixed, kind='distilled', config=cfg))
+        if with_drs:
+            histograms[name] = scale_histogram(paths['predictions'])
+
+    plot_dir = osp.dirname(osp.abspath(out_md))
+    plots = dict(curve=osp.join(plot_dir, 'results_e2e_vs_gflops.png'),
+                 hist=osp.join(plot_dir, 'results_scales.png'))
+    plot_curve(rows, plots['curve'])
+    plot_histograms(histograms, plots['hist'])
+    page = write_results_page(out_md, rows, histograms, plots, runner, budget, teacher,
+                              student)
+    runner.log(f'results written to {out_md}\n\n{format_table(rows)}\n')
+    return dict(rows=rows, histograms=histograms, page=page, plots=plots)
+
+
+def plot_curve(rows: Sequence[Dict[str, Any]], path: str) -> None:
+    """E2E None hmean against GFLOPs per image: the Vanilla curve and the distilled points."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    vanilla = sorted((r for r in rows if r.get('kind') == 'vanilla'), key=lambda r: r['gflops'])
+    ax.plot([r['gflops'] for r in vanilla], [r['e2e_none'] for r in vanilla], 'o-',
+            color='tab:gray', label='Vanilla multi-scale (teacher at S-N)')
+    for r in vanilla:
+        ax.annotate(r['name'].replace('Vanilla ', ''), (r['gflops'], r['e2e_none']),
+                    textcoords='offset points', xytext=(4, -10), fontsize=7, color='tab:gray')
+    markers = {'SKD': ('s', 'tab:blue'), 'DRS': ('^', 'tab:orange'), 'DLD': ('*', 'tab:red')}
+    for r in rows:
+        if r.get('kind') != 'distilled':
+            continue
+        marker, colour = markers.get(r['name'].split('-')[0].split(' ')[0], ('x', 'black'))
+        ax.plot([r['gflops']], [r['e2e_none']], marker, color=colour,
+                markersize=12 if marker == '*' else 8, label=r['name'])
+    ax.set_xlabel('GFLOPs per image (whole test step)')
+    ax.set_ylabel('E2E hmean, no lexicon (%)')
+    ax.set_title('Synthetic benchmark: accuracy vs cost')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='lower right')
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_histograms(histograms: Dict[str, Dict[float, int]], path: str) -> None:
+    """Bars of how many test images each DRS model ran at each candidate scale."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+    scales = sorted({s for h in histograms.values() for s in h}, reverse=True)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+    width = 0.8 / max(1, len(histograms))
+    for i, (name, hist) in enumerate(histograms.items()):
+        x = np.arange(len(scales)) + (i - (len(histograms) - 1) / 2) * width
+        ax.bar(x, [hist.get(s, 0) for s in scales], width=width, label=name)
+    ax.set_xticks(np.arange(len(scales)))
+    ax.set_xticklabels([f'{s:g}' for s in scales])
+    ax.set_xlabel('scale chosen by the DRS')
+    ax.set_ylabel('test images')
+    ax.set_title('Chosen scales on the test split')
+    if histograms:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def claim_check(rows: Sequence[Dict[str, Any]]) -> List[str]:
+    """Sentences on the paper's claim, from the measured rows (no judgement is hard-coded).
+
+    The claim: DLD at about half the teacher's FLOPs is within 1 point of the teacher (E2E)
+    and clearly above Vanilla at the same FLOPs (linear interpolation of the Vanilla curve).
+    """
+    import numpy as np
+    vanilla = sorted((r for r in rows if r.get('kind') == 'vanilla'), key=lambda r: r['gflops'])
+    teacher = max(vanilla, key=lambda r: r['scale'] or 0)
+    if teacher['e2e_none'] < MIN_TEACHER_E2E:
+        return [f'* Not testable here: the teacher ({teacher["name"]}) reads almost nothing '
+                f'(E2E None {teacher["e2e_none"]:.1f} < {MIN_TEACHER_E2E:.0f}), so every '
+                'comparison with it is noise.']
+    lines = []
+    for r in rows:
+        if not r['name'].startswith('DLD'):
+            continue
+        ratio = r['gflops'] / teacher['gflops']
+        gap = r['e2e_none'] - teacher['e2e_none']
+        at_same = float(np.interp(r['gflops'], [v['gflops'] for v in vanilla],
+                                  [v['e2e_none'] for v in vanilla]))
+        within = 'within' if gap >= -1.0 else 'not within'
+        above = r['e2e_none'] - at_same
+        where = 'level with' if abs(above) < 0.05 else ('above' if above > 0 else 'below')
+        lines.append(
+            f'* {r["name"]}: {100 * ratio:.0f}% of the teacher\'s GFLOPs, E2E None '
+            f'{r["e2e_none"]:.1f} vs the teacher\'s {teacher["e2e_none"]:.1f} '
+            f'({gap:+.1f}, {within} 1 point); Vanilla at the same GFLOPs (interpolated): '
+            f'{at_same:.1f}, so DLD is {above:+.1f} points, {where} it.')
+    return lines
+
+
+def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
+                       histograms: Dict[str, Dict[float, int]], plots: Dict[str, str],
+                       runner: StageRunner, budget: str, teacher: str, student: str) -> str:
+    """The Markdown results page (table, claim check, plots, histogram, provenance)."""
+    import json
+    rel = {k: osp.relpath(v, osp.dirname(osp.abspath(path))) for k, v in plots.items()}
+    hist_lines = ['| model | ' + ' | '.join(
+        f'{s:g}' for s in sorted({s for h in histograms.values() for s in h}, reverse=True))
+        + ' |']
+    scales = sorted({s for h in histograms.values() for s in h}, reverse=True)
+    hist_lines.append('|---|' + '---:|' * len(scales))
+    for name, hist in histograms.items():
+        hist_lines.append(f'| {name} | ' + ' | '.join(str(hist.get(s, 0)) for s in scales) + ' |')
+    text = '\n\n'.join([
+        '# Results on the synthetic benchmark',
+        f'Produced by `python tools/reproduce.py --budget {budget}` (teacher `{teacher}`, '
+        f'students derived from `{student}`); commit `{git_commit()}`; '
+        f'{machine_description()}; {time.strftime("%Y-%m-%d %H:%M %Z")}; total wall time '
+        f'{format_duration(runner.total_seconds)}.',
+        BUDGET_NOTES.get(budget, ''),
+        '## Table',
+        'Accuracies in % (hmean; Rec: accuracy with GT boxes); Scale relative to the '
+        'teacher\'s base size (average for DRS models); GFLOPs per image of the whole test '
+        'step; images per second with one image per batch.',
+        format_table(rows),
+        '## The paper\'s claim',
+        'DLD at about half the teacher\'s FLOPs is within 1 point of the teacher and clearly '
+        'above Vanilla at the same FLOPs. Measured here:',
+        '\n'.join(claim_check(rows)) or '(no DLD row)',
+        '## E2E hmean against GFLOPs',
+        f'![E2E hmean against GFLOPs per image]({rel["curve"]})',
+        '## Scales chosen by the DRS',
+        '\n'.join(hist_lines),
+        f'![Histogram of chosen scales]({rel["hist"]})',
+        stage_times_section(runner.results, runner.total_seconds),
+    ]) + '\n'
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+    with open(osp.splitext(path)[0] + '.json', 'w', encoding='utf-8') as f:
+        json.dump(dict(budget=budget, rows=list(rows),
+                       histograms={k: {str(s): n for s, n in h.items()}
+                                   for k, h in histograms.items()},
+                       commit=git_commit(), machine=machine_description()), f, indent=2)
+    return path
+
+
+#: What each budget means, printed on the results page.
+BUDGET_NOTES = {
+    'tiny': ('**Tiny budget: a smoke run, not a result.** The teacher and every student are '
+             'trained for 2 iterations on 4 images of 192 px and tested on 2 images, so the '
+             'accuracies are those of untrained networks (0 or noise) and say nothing about '
+             'the paper\'s claim; the page only shows that the whole comparison runs and what '
+             'it writes. The GFLOPs of the distilled models are inflated too: `get_flops.py` '
+             'counts them on one image, the first one a freshly built DLD model sees, whose '
+             'step also measures the per-scale costs (every scale and the teacher). Run '
+             '`--budget full` (GPU recommended) for numbers.'),
+    'full': ('Full budget: the teacher trained for 6,000 iterations (batch 4) and each '
+             'of the five students for 2,000 on 3,000 synthetic training images; 200 test '
+             'images. GPU recommended: on the 2-core CPU of this project a teacher iteration '
+             'of batch 2 was measured at 4-30 s and a DLD iteration at 23-36 s (depending on '
+             'the other jobs sharing the machine), which puts the full budget at several days '
+             'of CPU time.'),
+}

@@ -1,0 +1,79 @@
+"""The reproduction's variant configs, claim check, plots and results page."""
+import os.path as osp
+
+from mmengine.config import Config
+
+from mmdld.apis.reproduce import (VARIANTS, claim_check, plot_curve, plot_histograms, slug,
+                                  variant_config, write_results_page)
+from mmdld.apis.stages import StageResult, StageRunner
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STUDENT = osp.join(REPO, 'configs', 'demo', 'dld_r18w32_demo.py')
+
+
+def _row(name, kind, e2e, gflops, scale):
+    return dict(name=name, kind=kind, e2e_none=e2e, e2e_full=None, ws_none=None, det=e2e,
+                rec=None, scale=scale, gflops=gflops, fps=None)
+
+
+ROWS = [
+    _row('Vanilla S-320', 'vanilla', 60.0, 4.0, 1.0),
+    _row('Vanilla S-160', 'vanilla', 40.0, 1.0, 0.5),
+    _row('DLD (gamma 0.1)', 'distilled', 59.5, 2.0, 0.6),
+    _row('SKD-only (S x 0.5)', 'distilled', 45.0, 1.0, 0.5),
+]
+
+
+def test_slug():
+    assert slug('DLD (gamma 0.1)') == 'dld_gamma_0.1'
+    assert slug('SKD-only (S x 0.5)') == 'skd_only_s_x_0.5'
+    assert len({slug(n) for n in VARIANTS}) == len(VARIANTS)
+
+
+def test_variant_configs(tmp_path):
+    skd = Config.fromfile(variant_config(STUDENT, VARIANTS['SKD-only (S x 0.5)'],
+                                         str(tmp_path / 'skd.py')))
+    assert skd.model.selector is None and skd.model.fixed_scale == 0.5
+    assert skd.custom_hooks == []
+    drs = Config.fromfile(variant_config(STUDENT, VARIANTS['DRS-only (gamma 0.3)'],
+                                         str(tmp_path / 'drs.py')))
+    assert drs.model.skd_loss is None and drs.model.drs_loss.gamma == 0.3
+    dld = Config.fromfile(variant_config(STUDENT, VARIANTS['DLD (gamma 0.3)'],
+                                         str(tmp_path / 'dld.py')))
+    assert dld.model.skd_loss.type == 'SKDLoss' and dld.model.drs_loss.gamma == 0.3
+    assert dld.model.selector.scales == [0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+
+
+def test_claim_check_numbers():
+    (line, ) = claim_check(ROWS)
+    # 2 / 4 GFLOPs; -0.5 vs the teacher; the Vanilla curve at 2 GFLOPs is 40 + 20 / 3.
+    assert '50% of the teacher' in line
+    assert '(-0.5, within 1 point)' in line
+    assert 'interpolated): 46.7' in line and '+12.8 points, above it' in line
+    worse = [dict(r) for r in ROWS]
+    worse[2]['e2e_none'] = 30.0
+    (line, ) = claim_check(worse)
+    assert 'not within 1 point' in line and '-16.7 points, below it' in line
+    untrained = [dict(r, e2e_none=0.0) for r in ROWS]
+    (line, ) = claim_check(untrained)
+    assert line.startswith('* Not testable here: the teacher (Vanilla S-320) reads almost')
+
+
+def test_plots_and_page(tmp_path):
+    curve, hist = tmp_path / 'c.png', tmp_path / 'h.png'
+    plot_curve(ROWS, str(curve))
+    histograms = {'DLD (gamma 0.1)': {0.8: 3, 0.5: 1}}
+    plot_histograms(histograms, str(hist))
+    assert curve.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert hist.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    runner = StageRunner('t', log_fn=lambda m: None)
+    runner.results.append(StageResult('teacher', 'done', 10.0))
+    page = tmp_path / 'results.md'
+    write_results_page(str(page), ROWS, histograms, dict(curve=str(curve), hist=str(hist)),
+                       runner, 'tiny', 't.py', 's.py')
+    text = page.read_text()
+    assert '**Tiny budget: a smoke run, not a result.**' in text
+    assert '![E2E hmean against GFLOPs per image](c.png)' in text
+    assert '| model | 0.8 | 0.5 |' in text and '| DLD (gamma 0.1) | 3 | 1 |' in text
+    assert '| Vanilla S-320 | 60.0 |' in text
+    assert (tmp_path / 'results.json').is_file()

@@ -1,0 +1,40 @@
+"""The reproduction command end to end at the tiny budget (every model of the comparison)."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.mark.slow
+def test_reproduce_tiny_end_to_end(tmp_path):
+    out = tmp_path / 'docs' / 'results.md'
+    (tmp_path / 'docs').mkdir()
+    cmd = [sys.executable, osp.join(REPO, 'tools', 'reproduce.py'), '--budget', 'tiny',
+           '--work-dir', str(tmp_path / 'work'), '--out', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=5400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    text = out.read_text()
+    data = json.loads((tmp_path / 'docs' / 'results.json').read_text())
+    names = [row['name'] for row in data['rows']]
+    assert names == ['Vanilla S-320', 'Vanilla S-160', 'SKD-only (S x 0.5)',
+                     'DRS-only (gamma 0.1)', 'DRS-only (gamma 0.3)', 'DLD (gamma 0.1)',
+                     'DLD (gamma 0.3)']
+    rows = {row['name']: row for row in data['rows']}
+    # Vanilla at half the short side costs less than at full resolution (same weights).
+    assert rows['Vanilla S-160']['gflops'] < rows['Vanilla S-320']['gflops']
+    assert rows['SKD-only (S x 0.5)']['scale'] == 0.5
+    assert set(data['histograms']) == {'DRS-only (gamma 0.1)', 'DRS-only (gamma 0.3)',
+                                       'DLD (gamma 0.1)', 'DLD (gamma 0.3)'}
+    for hist in data['histograms'].values():
+        assert sum(hist.values()) == 2
+    for png in ('results_e2e_vs_gflops.png', 'results_scales.png'):
+        assert (tmp_path / 'docs' / png).read_bytes()[:4] == b'\x89PNG'
+    assert '**Tiny budget: a smoke run, not a result.**' in text
+    assert "## The paper's claim" in text
+    # Untrained models: the claim check says so instead of comparing noise.
+    assert '* Not testable here: the teacher (Vanilla S-320) reads almost nothing' in text

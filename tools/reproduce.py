@@ -1,0 +1,60 @@
+"""The paper's comparison on the synthetic benchmark; writes docs/results.md.
+
+    python tools/reproduce.py                  # --budget full: GPU recommended (see the docs)
+    python tools/reproduce.py --budget tiny    # every model on 2 images: checks the pipeline
+
+Vanilla multi-scale at several S-N, SKD-only, DRS-only (gamma 0.1, 0.3) and DLD (gamma 0.1,
+0.3), all from one teacher; the results page has the table, the plot of E2E hmean against
+GFLOPs (Vanilla curve vs DLD points) and the histogram of the scales chosen by the DRS. Every
+stage is skipped when its outputs exist, so an interrupted run resumes. See docs/results.md.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from mmdld.apis.reproduce import VANILLA_SCALES, VARIANTS, run_reproduction  # noqa: E402
+
+BUDGETS = dict(
+    full=dict(teacher='configs/demo/spotter_r18w32_reproduce.py',
+              student='configs/demo/dld_r18w32_reproduce.py',
+              work_dir='work_dirs/reproduce', cost_images=50, fps_images=50,
+              vanilla_scales=VANILLA_SCALES),
+    tiny=dict(teacher='configs/demo/spotter_r18w32_demo_tiny.py',
+              student='configs/demo/dld_r18w32_demo_tiny.py',
+              work_dir='work_dirs/reproduce_tiny', cost_images=1, fps_images=0,
+              vanilla_scales=(1.0, 0.5)),
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Vanilla / SKD-only / DRS-only / DLD on the '
+                                     'synthetic benchmark -> docs/results.md')
+    parser.add_argument('--budget', choices=sorted(BUDGETS), default='full')
+    parser.add_argument('--work-dir', help='checkpoints and evaluations (default per budget)')
+    parser.add_argument('--out', default='docs/results.md', help='the results page')
+    parser.add_argument('--variants', nargs='+', choices=list(VARIANTS), metavar='NAME',
+                        help=f'distilled models to run (default all: {list(VARIANTS)})')
+    parser.add_argument('--cost-images', type=int, help='test images for the FLOPs count')
+    parser.add_argument('--fps-images', type=int, help='test images timed (0: skip)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    budget = dict(BUDGETS[args.budget])
+    for key in ('work_dir', 'cost_images', 'fps_images'):
+        if getattr(args, key) is not None:
+            budget[key] = getattr(args, key)
+    out = osp.abspath(args.out)
+    os.chdir(REPO)
+    run_reproduction(args.budget, out_md=out, variants=args.variants, **budget)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
