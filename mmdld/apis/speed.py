@@ -83,8 +83,9 @@ def gflops_per_image(model: torch.nn.Module, samples: Sequence[dict]) -> float:
     """Average GFLOPs of the whole test step, one image at a time (``mmdld.evaluation.cost``)."""
     from mmdld.evaluation.cost import count_inference_flops
     total = 0
-    for sample in samples:
-        total += count_inference_flops(model, pseudo_collate([sample]))['flops']
+    for i, sample in enumerate(samples):
+        total += count_inference_flops(
+            model, pseudo_collate([sample]), warmup=i == 0)['flops']
     return total / max(1, len(samples)) / 1e9
 
 

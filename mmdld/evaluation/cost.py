@@ -181,12 +181,17 @@ def _count_by_dispatch(model: nn.Module, inputs: torch.Tensor,
     return counter.get_total_flops() // 2, results
 
 
-def count_inference_flops(model: nn.Module, data_batch: Dict[str, Any]) -> Dict[str, Any]:
+def count_inference_flops(model: nn.Module,
+                          data_batch: Dict[str, Any],
+                          warmup: bool = False) -> Dict[str, Any]:
     """Count the FLOPs of one test step (traced; by dispatch when tracing fails).
 
     Args:
         model (nn.Module): The model, in eval mode.
         data_batch (dict): A batch from the test dataloader (before the data preprocessor).
+        warmup (bool): Run one untraced test step first. Pass True for the first batch: a model
+            may do one-off work on the first batch it sees (a DLD student measures its per-scale
+            costs), which is not part of its per-image cost.
 
     Returns:
         dict: ``flops`` (int, the whole batch), ``input_shape`` (the preprocessed batch's
@@ -195,6 +200,8 @@ def count_inference_flops(model: nn.Module, data_batch: Dict[str, Any]) -> Dict[
         (``'jit'`` or ``'dispatch'``).
     """
     with torch.no_grad():
+        if warmup:
+            model.test_step(data_batch)
         data = model.data_preprocessor(data_batch, False)
         inputs = data['inputs']
         if isinstance(inputs, (list, tuple)):  # unbatched inputs: a (1, C, H, W) stack

@@ -143,3 +143,25 @@ def test_untraceable_models_are_counted_by_dispatch():
     assert result['method'] == 'dispatch'
     assert result['flops'] == hand_flops(8, 16)
     assert result['dld_scale'] == [0.5]
+
+
+class _OneOffWorkSpotter(ToyCostSpotter):
+    """Does extra work on the first image it sees, as a DLD student measures its scale costs."""
+
+    def __init__(self):
+        super().__init__()
+        self.measure = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.measured = False
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        if not self.measured:
+            self.measure(inputs)  # 3*8*9 = 216 FLOPs per pixel, once
+            self.measured = True
+        return super().forward(inputs, data_samples, mode)
+
+
+def test_warmup_keeps_one_off_work_out_of_the_count():
+    counted_cold = count_inference_flops(_OneOffWorkSpotter().eval(), batch(0))['flops']
+    assert counted_cold == hand_flops(8, 8) + 216 * 8 * 8
+    warmed = count_inference_flops(_OneOffWorkSpotter().eval(), batch(0), warmup=True)
+    assert warmed['flops'] == hand_flops(8, 8)

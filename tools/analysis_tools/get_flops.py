@@ -55,7 +55,8 @@ def main(argv=None) -> dict:
     for data_batch in data_loader:
         if 0 < args.num_images <= num_images:
             break
-        per_batch.append(count_inference_flops(model, data_batch))
+        # The first batch warms up one-off work (a DLD model's cost measurement) untraced.
+        per_batch.append(count_inference_flops(model, data_batch, warmup=not per_batch))
         num_images += len(data_batch['inputs'])
     if not per_batch:
         raise SystemExit(f'get_flops.py: the test dataloader of {args.config} is empty')
