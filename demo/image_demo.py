@@ -13,11 +13,12 @@ from typing import List
 
 import mmcv
 import torch
-from mmdet.apis import init_detector
+from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
 
-from mmdld.registry import VISUALIZERS
+from mmdld.registry import MODELS, VISUALIZERS
 
 #: Annotation loaders are dropped from the test pipeline: a demo image has no labels.
 _ANNOTATION_LOADERS = ('LoadOCRAnnotations', 'LoadAnnotations')
@@ -41,13 +42,27 @@ def inference_pipeline(cfg) -> List[dict]:
     return [t for t in pipeline if not str(t['type']).split('.')[-1] in _ANNOTATION_LOADERS]
 
 
+def init_model(config: str, checkpoint: str, device: str) -> torch.nn.Module:
+    """Builds any mmdld model (spotter or DLD distiller) from its config and checkpoint.
+
+    MMDetection's ``init_detector`` assumes a ``model.backbone`` key, which a DLD distiller's
+    config (teacher/student/selector) does not have. Building without ``init_weights`` never
+    downloads the ImageNet weights of ``init_cfg``; the checkpoint provides every weight.
+    """
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmdld'))
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, checkpoint, map_location='cpu')
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.img):
         raise FileNotFoundError(f'image not found: {args.img}')
-    model = init_detector(args.config, args.checkpoint, device=args.device)
+    model = init_model(args.config, args.checkpoint, args.device)
     cfg = model.cfg
-    init_default_scope(cfg.get('default_scope', 'mmdld'))
     pipeline = Compose(inference_pipeline(cfg))
     data = pipeline(dict(img_path=args.img, img_id=0))
     batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
