@@ -327,6 +327,47 @@ def test_resolve_synth_cfg_errors():
         resolve_synth_cfg({'num_train': -1})
 
 
+
+def test_text_style_keys_change_words_shapes_and_counts():
+    """The demo's easier text: lower-case frequent words, chosen shapes, more words per image."""
+    vocab = [w for w in load_word_list() if w.isalpha()][:50]
+    style = dict(vocab_size=50, text_mix='lowercase_words',
+                 shape_probs={'horizontal': 1.0}, words_per_image={'large': (3, 3)})
+    counts, texts = [], []
+    for index in range(8):
+        sample = render_sample(4, 'train', index, img_size=320, regime_probs={'large': 1.0},
+                               **style)
+        counts.append(len(sample.instances))
+        for inst in sample.instances:
+            assert inst.shape == 'horizontal'
+            assert inst.word in vocab and inst.word == inst.word.lower()
+            texts.append(inst.text)
+    # Three words are planned per image; a word that does not fit is dropped, never added.
+    assert max(counts) == 3 and min(counts) >= 1
+    assert len(set(t for t in texts if t != '###')) > 5
+    # The defaults draw from the whole list, in every case, with numbers and codes.
+    default_words = [i.text for k in range(8)
+                     for i in render_sample(4, 'train', k, img_size=320).instances]
+    assert any(w != w.lower() or not w.isalpha() for w in default_words if w != '###')
+
+
+def test_text_style_keys_are_validated_and_resolved():
+    cfg = resolve_synth_cfg({'shape_probs': {'horizontal': 3, 'curved': 1},
+                             'words_per_image': {'mixed': (8, 14)}})
+    assert cfg['shape_probs'] == {'horizontal': 0.75, 'rotated': 0.0, 'curved': 0.25}
+    assert cfg['words_per_image']['mixed'] == [8, 14]
+    assert cfg['words_per_image']['large'] == [1, 6]  # the default is kept
+    # The stored synth_cfg.json must compare equal to the resolved config.
+    assert json.loads(json.dumps(cfg)) == cfg
+    with pytest.raises(ValueError, match=r"synth_cfg.shape_probs: unknown shapes \['wavy'\]"):
+        resolve_synth_cfg({'shape_probs': {'wavy': 1.0}})
+    with pytest.raises(ValueError, match='synth_cfg.words_per_image.mixed'):
+        resolve_synth_cfg({'words_per_image': {'mixed': (1, 4)}})
+    with pytest.raises(ValueError, match='synth_cfg.vocab_size'):
+        resolve_synth_cfg({'vocab_size': 0})
+    with pytest.raises(ValueError, match="synth_cfg.text_mix must be one of"):
+        resolve_synth_cfg({'text_mix': 'upper'})
+
 # --------------------------------------------------------------------------- loading
 
 

@@ -646,3 +646,30 @@ def test_small_dld_config_builds_a_distiller():
     assert skd.model.selector is None and skd.model.fixed_scale == 0.5
     drs = Config.fromfile(osp.join(DLD_DIR, 'drs_only_r18_synthetic_small.py'))
     assert drs.model.skd_loss.loss_weight == 0
+
+
+def test_student_with_aux_ctc_trains_it():
+    """A student whose recogniser has the auxiliary CTC aid (as the demo teacher's config)
+    gets ``loss_rec_ctc``, which reaches its CTC classifier and encoder, never the DRS."""
+    with_ctc = copy.deepcopy(spotter_cfg())
+    with_ctc.roi_head.rec_head.aux_ctc_weight = 1.0
+    torch.manual_seed(0)
+    model = distiller(student=with_ctc, teacher=with_ctc)
+    model.init_weights()
+    assert torch.equal(model.student.roi_head.rec_head.aux_ctc_fc.weight,
+                       model.teacher.roi_head.rec_head.aux_ctc_fc.weight)
+    model.train()
+    losses = model(**preprocess(model, three_images(), True), mode='loss')
+    ctc = losses['loss_rec_ctc']
+    assert torch.isfinite(ctc) and ctc > 0
+    fc = list(model.student.roi_head.rec_head.aux_ctc_fc.parameters())
+    assert len(_grads(ctc, fc)) == len(fc)
+    assert _grads(ctc, list(model.student.roi_head.rec_head.lstm.parameters()))
+    assert not _grads(ctc, list(model.selector.parameters()))
+
+    # A student without the aid starts from such a teacher: the CTC weights are left out.
+    plain = distiller(teacher=with_ctc)
+    plain.init_weights()
+    assert plain.student.roi_head.rec_head.aux_ctc_fc is None
+    assert torch.equal(plain.student.roi_head.rec_head.lstm.weight_ih_l0,
+                       plain.teacher.roi_head.rec_head.lstm.weight_ih_l0)

@@ -408,3 +408,41 @@ def test_beam_search_argument_errors():
         head.beam_search(context, beam_width=2, topk=3)
     with pytest.raises(ValueError, match='beam_width'):
         head.beam_search(context, beam_width=0)
+
+
+def test_aux_ctc_loss_hand_computed_with_uniform_classifier():
+    head = small_head(aux_ctc_weight=0.5)
+    num_out = head.num_classes + 1  # the classes plus the blank
+    torch.nn.init.zeros_(head.aux_ctc_fc.weight)
+    torch.nn.init.zeros_(head.aux_ctc_fc.bias)
+    context = torch.randn(1, 2, head.context_dims)  # T = 2 positions
+    targets, valid = head.encode_texts(['a'])
+    # Paths of 'a' over 2 steps: a-, -a, aa; each has probability 1 / num_out^2.
+    expected = -math.log(3 / num_out**2) / 1  # divided by the target length
+    loss = head.aux_ctc_loss(context, targets, valid)
+    assert loss.item() == pytest.approx(0.5 * expected, rel=1e-5)
+    # A word longer than T cannot be aligned: it counts 0 instead of inf.
+    targets, valid = head.encode_texts(['abc'])
+    assert head.aux_ctc_loss(context, targets, valid).item() == 0.0
+
+
+def test_aux_ctc_loss_trains_encoder_and_classifier_not_decoder():
+    head = small_head(aux_ctc_weight=1.0)
+    roi = torch.randn(3, 8, 8, 32)
+    targets, valid = head.encode_texts(['ab', 'cde', 'f'])
+    head.aux_ctc_loss(head.extract_context(roi), targets, valid).backward()
+    assert head.aux_ctc_fc.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.lstm.parameters())
+    assert all(p.grad is None for p in head.decoder.parameters())
+
+
+def test_head_without_aux_ctc_loads_checkpoint_with_it_and_defaults_to_none():
+    trained = small_head(aux_ctc_weight=1.0)
+    plain = small_head()
+    assert plain.aux_ctc_fc is None and not any('aux_ctc' in k for k in plain.state_dict())
+    plain.load_state_dict(trained.state_dict(), strict=True)
+    assert torch.equal(plain.lstm.weight_ih_l0, trained.lstm.weight_ih_l0)
+    with pytest.raises(RuntimeError, match='aux_ctc_loss needs aux_ctc_weight > 0'):
+        plain.aux_ctc_loss(torch.zeros(1, 2, plain.context_dims), *plain.encode_texts(['a']))
+    with pytest.raises(ValueError, match='aux_ctc_weight must be >= 0'):
+        small_head(aux_ctc_weight=-1.0)

@@ -311,3 +311,39 @@ def test_mask_to_polygon_keeps_the_largest_component_and_simplifies_curves():
     back = PolygonMasks([[poly]], 200, 300).to_ndarray()[0].astype(bool)
     assert back[5:8, 5:8].sum() == 0
     assert (back & mask).sum() / (back | mask).sum() > 0.9
+
+
+def test_jitter_gt_instances_keeps_originals_and_moves_copies_within_ratio():
+    from mmdld.models.roi_heads.spotting_roi_head import jitter_gt_instances
+    gt = gt_instances([rect(10, 10, 110, 30), rect(20, 60, 60, 100)], ['hello', 'ab'])
+    out = jitter_gt_instances(gt, num=3, ratio=0.2)
+    assert len(out) == 8
+    assert out.texts == ['hello', 'ab'] * 4
+    assert torch.equal(out.bboxes[:2], gt.bboxes)
+    size = (gt.bboxes[:, 2:] - gt.bboxes[:, :2]).repeat(1, 2).repeat(3, 1)
+    moves = out.bboxes[2:] - gt.bboxes.repeat(3, 1)
+    assert (moves.abs() <= 0.2 * size + 1e-4).all() and moves.abs().max() > 0
+    assert (out.bboxes[:, 2:] > out.bboxes[:, :2]).all()
+    # Masks follow their instance: copy k of instance i is cropped from GT mask i.
+    assert len(out.masks) == 8 and out.masks.masks[6][0] is gt.masks.masks[0][0]
+    assert jitter_gt_instances(gt, num=0, ratio=0.2) is gt
+
+
+def test_rec_train_jitter_adds_samples_to_loss_rec_only():
+    head = MODELS.build(dict(head_cfg(), rec_train_jitter=dict(num=2, ratio=0.1)))
+    x = feats()
+    gts = [gt_instances([rect(10, 10, 110, 30), rect(20, 60, 60, 100)], ['hello', 'ab'])]
+    seen = []
+    original = head.rec_head.forward_train
+
+    def spy(context, targets):
+        seen.append(targets.size(0))
+        return original(context, targets)
+
+    with mock.patch.object(head.rec_head, 'forward_train', side_effect=spy):
+        loss = head.rec_loss(x, gts)['loss_rec']
+    assert seen == [6] and torch.isfinite(loss)
+    # Distillation reads the GT boxes only.
+    assert head.rec_forward_gt(x, gts)['targets'].size(0) == 2
+    with pytest.raises(ValueError, match='roi_head.rec_train_jitter'):
+        MODELS.build(dict(head_cfg(), rec_train_jitter=dict(num=2, ratio=0.7)))

@@ -30,6 +30,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='JSON dict of text size regime probabilities, e.g. '
         '\'{"large": 0.5, "small": 0.5}\' (default: large 0.35, small 0.3, mixed 0.3, '
         'empty 0.05)')
+    parser.add_argument('--vocab-size', type=int, default=None,
+                        help='draw words from the N most frequent only (default: all 6000)')
+    parser.add_argument('--text-mix', default='scene', choices=['scene', 'lowercase_words'],
+                        help="'scene': mixed case, numbers, codes, punctuation (default); "
+                        "'lowercase_words': lower-case dictionary words only")
+    parser.add_argument('--shape-probs', type=json.loads, default=None,
+                        help='JSON dict of word shape probabilities, e.g. '
+                        '\'{"horizontal": 0.8, "rotated": 0.1, "curved": 0.1}\'')
+    parser.add_argument('--words-per-image', type=json.loads, default=None,
+                        help='JSON dict of per-regime word count ranges, e.g. '
+                        '\'{"large": [3, 8], "mixed": [8, 14]}\'')
     parser.add_argument('--force', action='store_true',
                         help='write into an existing non-empty folder')
     return parser.parse_args(argv)
@@ -52,6 +63,10 @@ def main(argv=None) -> int:
         seed=args.seed,
         workers=args.workers,
         regime_probs=args.regime_probs,
+        vocab_size=args.vocab_size,
+        text_mix=args.text_mix,
+        shape_probs=args.shape_probs,
+        words_per_image=args.words_per_image,
         log_fn=print)
     print(f"wrote {summary['num_images']['train']} train + {summary['num_images']['test']} "
           f"test images, {summary['num_instances']} instances "

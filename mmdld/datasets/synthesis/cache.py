@@ -81,8 +81,7 @@ def ensure_dataset(data_root: str,
             tmp = tempfile.mkdtemp(prefix=f'.{name}.tmp-', dir=parent)
             os.chmod(tmp, 0o755)  # mkdtemp makes it private; the data set is not
             try:
-                kwargs = {k: wanted[k] for k in
-                          ('num_train', 'num_test', 'img_size', 'seed', 'regime_probs')}
+                kwargs = {k: v for k, v in wanted.items() if k != 'generator_version'}
                 generate_dataset(tmp, workers=workers, log_fn=log_fn, **kwargs)
                 if os.path.isdir(root):
                     os.rmdir(root)  # empty (checked above): make room for the rename

@@ -49,6 +49,7 @@ CHAR_HEIGHTS: Dict[str, Tuple[float, float]] = {
 WORDS_PER_IMAGE: Dict[str, Tuple[int, int]] = {'large': (1, 6), 'small': (4, 16), 'mixed': (4, 12)}
 SHAPES = ('horizontal', 'rotated', 'curved')
 SHAPE_PROBS = (0.55, 0.25, 0.20)
+DEFAULT_SHAPE_PROBS: Dict[str, float] = dict(zip(SHAPES, SHAPE_PROBS))
 DONT_CARE_PROB = 0.08
 CURVE_POINTS = 7
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -133,6 +134,31 @@ def resolve_regime_probs(regime_probs: Optional[Dict[str, float]]) -> Dict[str, 
     return {k: v / total for k, v in probs.items()}
 
 
+def resolve_shape_probs(shape_probs: Optional[Dict[str, float]]) -> Dict[str, float]:
+    """Validate and normalise word shape probabilities (None -> :data:`DEFAULT_SHAPE_PROBS`).
+
+    Raises:
+        ValueError: On unknown shapes, negative values or an all-zero dict.
+    """
+    if shape_probs is None:
+        shape_probs = DEFAULT_SHAPE_PROBS
+    if not isinstance(shape_probs, Mapping):
+        raise ValueError(f'synth_cfg.shape_probs must be a dict of shape -> probability, '
+                         f'got {shape_probs!r}')
+    unknown = sorted(set(shape_probs) - set(SHAPES))
+    if unknown:
+        raise ValueError(f'synth_cfg.shape_probs: unknown shapes {unknown}; '
+                         f'valid ones are {list(SHAPES)}')
+    probs = {k: float(shape_probs.get(k, 0.0)) for k in SHAPES}
+    total = sum(probs.values())
+    if any(v < 0 for v in probs.values()) or total <= 0:
+        raise ValueError(f'synth_cfg.shape_probs must be non-negative with a positive sum, '
+                         f'got {shape_probs}')
+    if abs(total - 1.0) < 1e-9:
+        return probs
+    return {k: v / total for k, v in probs.items()}
+
+
 def split_id(split: Union[str, int]) -> int:
     """Map ``'train'``/``'test'`` (or an int) to the id used in the per-image seed."""
     if isinstance(split, int):
@@ -175,11 +201,44 @@ def char_height_range(size_class: str, img_size: int) -> Tuple[float, float]:
     return lo, max(lo, min(hi, MAX_CHAR_FRACTION * img_size))
 
 
-def _plan_sizes(rng: np.random.Generator, regime: str) -> List[str]:
+def resolve_words_per_image(
+        words_per_image: Optional[Mapping[str, Sequence[int]]]) -> Dict[str, Tuple[int, int]]:
+    """Validate per-regime word count ranges, filling in :data:`WORDS_PER_IMAGE`.
+
+    Args:
+        words_per_image: ``{regime: (min, max)}`` for some of ``large``, ``small`` and
+            ``mixed`` (``mixed`` needs at least 2: one large and one small word); None: defaults.
+
+    Raises:
+        ValueError: On unknown regimes or invalid ranges, naming the key.
+    """
+    out = dict(WORDS_PER_IMAGE)
+    if words_per_image is None:
+        return out
+    if not isinstance(words_per_image, Mapping):
+        raise ValueError(f'synth_cfg.words_per_image must be a dict of regime -> (min, max), '
+                         f'got {words_per_image!r}')
+    unknown = sorted(set(words_per_image) - set(WORDS_PER_IMAGE))
+    if unknown:
+        raise ValueError(f'synth_cfg.words_per_image: unknown regimes {unknown}; '
+                         f'valid ones are {list(WORDS_PER_IMAGE)}')
+    for regime, value in words_per_image.items():
+        low = 2 if regime == 'mixed' else 1
+        if (not isinstance(value, Sequence) or len(value) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                or not low <= value[0] <= value[1]):
+            raise ValueError(f'synth_cfg.words_per_image.{regime} must be (min, max) integers '
+                             f'with {low} <= min <= max, got {value!r}')
+        out[regime] = (int(value[0]), int(value[1]))
+    return out
+
+
+def _plan_sizes(rng: np.random.Generator, regime: str,
+                words_per_image: Mapping[str, Tuple[int, int]] = WORDS_PER_IMAGE) -> List[str]:
     """Size classes of the words of an image, largest first."""
     if regime == 'empty':
         return []
-    lo, hi = WORDS_PER_IMAGE[regime]
+    lo, hi = words_per_image[regime]
     n = int(rng.integers(lo, hi + 1))
     if regime in ('large', 'small'):
         return [regime] * n
@@ -209,12 +268,14 @@ def _curved_baseline(rng: np.random.Generator, length: float, font_size: int,
 
 
 def _render_word(rng: np.random.Generator, sampler: WordSampler, size_class: str,
-                 care: str, img_size: int, fonts: Sequence[str],
-                 max_hw: Tuple[int, int]) -> Optional[Tuple[WordPatch, SynthInstance, dict]]:
+                 care: str, img_size: int, fonts: Sequence[str], max_hw: Tuple[int, int],
+                 shape_probs: Sequence[float] = SHAPE_PROBS
+                 ) -> Optional[Tuple[WordPatch, SynthInstance, dict]]:
     """Draw a word of a size class and render it; None if it does not fit after retries.
 
     Args:
         care: ``'legible'`` or the don't-care kind: ``'tiny'``, ``'blur'`` or ``'faint'``.
+        shape_probs: Probabilities of :data:`SHAPES`, in that order.
 
     Returns:
         (patch, instance with the polygon in patch coordinates, style for compositing).
@@ -227,7 +288,7 @@ def _render_word(rng: np.random.Generator, sampler: WordSampler, size_class: str
         font_size = max(4, int(round(char_h / cap_height_ratio(font_path))))
         font = get_font(font_path, font_size)
         margin = max(2.0, 0.08 * char_h)
-        shape = SHAPES[int(rng.choice(3, p=SHAPE_PROBS))]
+        shape = SHAPES[int(rng.choice(3, p=shape_probs))]
         if shape == 'curved' and (len(text) < 3 or char_h < 10):
             shape = 'rotated'
         stroke = 0
@@ -290,7 +351,11 @@ def _degrade(rng: np.random.Generator, img: np.ndarray, regime: str) -> np.ndarr
 
 def render_sample(seed: int, split: Union[str, int], index: int, img_size: int = 640,
                   regime_probs: Optional[Dict[str, float]] = None,
-                  keep_masks: bool = False) -> SynthSample:
+                  keep_masks: bool = False,
+                  vocab_size: Optional[int] = None,
+                  text_mix: str = 'scene',
+                  shape_probs: Optional[Dict[str, float]] = None,
+                  words_per_image: Optional[Dict[str, Sequence[int]]] = None) -> SynthSample:
     """Render image ``index`` of ``split`` for ``seed``.
 
     Args:
@@ -301,6 +366,12 @@ def render_sample(seed: int, split: Union[str, int], index: int, img_size: int =
         regime_probs: Probabilities of the text size regimes (default
             :data:`DEFAULT_REGIME_PROBS`; missing regimes get 0).
         keep_masks: Also return each instance's ink coverage (for tests and visualisation).
+        vocab_size: Words come from the ``vocab_size`` most frequent ones (None: all).
+        text_mix: ``'scene'`` (mixed case, numbers, codes, punctuation) or
+            ``'lowercase_words'`` (see :class:`.words.WordSampler`).
+        shape_probs: Probabilities of the word shapes (default :data:`DEFAULT_SHAPE_PROBS`).
+        words_per_image: Word count ranges per regime (default :data:`WORDS_PER_IMAGE`); an
+            image holds fewer words when they do not all fit.
 
     Returns:
         The sample; deterministic in its arguments.
@@ -309,6 +380,8 @@ def render_sample(seed: int, split: Union[str, int], index: int, img_size: int =
         raise ValueError(f'synth_cfg.img_size must be >= 64, got {img_size}')
     rng = np.random.default_rng([int(seed), split_id(split), int(index)])
     probs = resolve_regime_probs(regime_probs)
+    shapes = resolve_shape_probs(shape_probs)
+    counts = resolve_words_per_image(words_per_image)
     aspect = rng.random()
     short = int(round(img_size * 0.75))
     height, width = ((img_size, img_size) if aspect < 0.5 else
@@ -316,16 +389,16 @@ def render_sample(seed: int, split: Union[str, int], index: int, img_size: int =
     regime = REGIMES[int(rng.choice(len(REGIMES), p=[probs[k] for k in REGIMES]))]
     img = make_background(rng, height, width)
     fonts = list_fonts()
-    sampler = _sampler()
+    sampler = _sampler(vocab_size, text_mix)
     occupied = np.zeros((height, width), np.uint8)
     placed: List[Tuple[SynthInstance, int, int, np.ndarray]] = []
-    for size_class in _plan_sizes(rng, regime):
+    for size_class in _plan_sizes(rng, regime, counts):
         care = 'legible'
         if rng.random() < DONT_CARE_PROB:
             kinds = ('blur', 'faint') if regime == 'large' else ('tiny', 'blur', 'faint')
             care = kinds[int(rng.integers(len(kinds)))]
         rendered = _render_word(rng, sampler, size_class, care, img_size, fonts,
-                                (height, width))
+                                (height, width), [shapes[k] for k in SHAPES])
         if rendered is None:
             continue
         patch, inst, style = rendered
@@ -363,12 +436,12 @@ def render_sample(seed: int, split: Union[str, int], index: int, img_size: int =
     return sample
 
 
-_SAMPLER: Optional[WordSampler] = None
+_SAMPLERS: Dict[Tuple[Optional[int], str], WordSampler] = {}
 
 
-def _sampler() -> WordSampler:
-    """The process-wide sampler over the bundled word list (loaded once)."""
-    global _SAMPLER
-    if _SAMPLER is None:
-        _SAMPLER = WordSampler()
-    return _SAMPLER
+def _sampler(vocab_size: Optional[int] = None, text_mix: str = 'scene') -> WordSampler:
+    """The process-wide sampler over the bundled word list (one per setting, loaded once)."""
+    key = (vocab_size, text_mix)
+    if key not in _SAMPLERS:
+        _SAMPLERS[key] = WordSampler(vocab_size=vocab_size, text_mix=text_mix)
+    return _SAMPLERS[key]

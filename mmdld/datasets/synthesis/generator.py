@@ -19,19 +19,23 @@ import json
 import multiprocessing as mp
 import os
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import cv2
 
-from .composer import render_sample, resolve_regime_probs
+from .composer import (render_sample, resolve_regime_probs, resolve_shape_probs,
+                       resolve_words_per_image)
 from .lexicons import write_lexicons
-from .words import load_word_list
+from .words import TEXT_MIXES, load_word_list
 
 #: Bumped whenever a change of the generator changes its output for the same config.
 GENERATOR_VERSION = 1
 #: Defaults of the config keys that determine the output.
 DEFAULT_SYNTH_CFG: Dict[str, object] = dict(
-    num_train=1000, num_test=200, img_size=640, seed=0, regime_probs=None)
+    num_train=1000, num_test=200, img_size=640, seed=0, regime_probs=None,
+    vocab_size=None, text_mix='scene', shape_probs=None, words_per_image=None)
+#: Keys passed on to :func:`.composer.render_sample` for every image.
+STYLE_KEYS = ('regime_probs', 'vocab_size', 'text_mix', 'shape_probs', 'words_per_image')
 #: Keys that change how the data is made, not what it is.
 RUNTIME_KEYS = ('workers', )
 JPEG_QUALITY = 90
@@ -73,15 +77,25 @@ def resolve_synth_cfg(cfg: Optional[dict] = None) -> dict:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f'synth_cfg.{key} must be an integer >= {low}, got {value!r}')
     out['regime_probs'] = resolve_regime_probs(out['regime_probs'])
+    out['shape_probs'] = resolve_shape_probs(out['shape_probs'])
+    # Lists, not tuples: the resolved config must compare equal to its JSON round trip.
+    out['words_per_image'] = {k: list(v) for k, v in
+                              resolve_words_per_image(out['words_per_image']).items()}
+    vocab = out['vocab_size']
+    if vocab is not None and (isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 1):
+        raise ValueError(f'synth_cfg.vocab_size must be None or an integer >= 1, got {vocab!r}')
+    if out['text_mix'] not in TEXT_MIXES:
+        raise ValueError(f'synth_cfg.text_mix must be one of {list(TEXT_MIXES)}, '
+                         f"got {out['text_mix']!r}")
     out['generator_version'] = GENERATOR_VERSION
     return out
 
 
 def _make_image(task: Tuple[str, str, int, int, int, dict]) -> Tuple[dict, dict]:
     """Render, encode and write one image; return its JSON record and statistics."""
-    out_dir, split, index, seed, img_size, regime_probs = task
+    out_dir, split, index, seed, img_size, style = task
     cpu_start = time.process_time()
-    sample = render_sample(seed, split, index, img_size, regime_probs)
+    sample = render_sample(seed, split, index, img_size, **style)
     rel_path = f'imgs/{split}/{index:06d}.jpg'
     ok, buf = cv2.imencode('.jpg', cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR),
                            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
@@ -135,7 +149,11 @@ def generate_dataset(out_dir: str,
                      seed: int = 0,
                      workers: Optional[int] = None,
                      regime_probs: Optional[Dict[str, float]] = None,
-                     log_fn: Optional[Callable[[str], None]] = None) -> dict:
+                     log_fn: Optional[Callable[[str], None]] = None,
+                     vocab_size: Optional[int] = None,
+                     text_mix: str = 'scene',
+                     shape_probs: Optional[Dict[str, float]] = None,
+                     words_per_image: Optional[Dict[str, Sequence[int]]] = None) -> dict:
     """Generate the synthetic text-spotting data set into ``out_dir``.
 
     Args:
@@ -151,6 +169,10 @@ def generate_dataset(out_dir: str,
             and ``forkserver`` pools require.
         regime_probs: Text size regime probabilities (see :mod:`.composer`).
         log_fn: Called with progress messages (e.g. ``print``).
+        vocab_size: Words come from the ``vocab_size`` most frequent ones (None: all 6,000).
+        text_mix: ``'scene'`` or ``'lowercase_words'`` (see :class:`.words.WordSampler`).
+        shape_probs: Word shape probabilities (see :mod:`.composer`).
+        words_per_image: Word count ranges per regime (see :mod:`.composer`).
 
     Returns:
         A summary: paths written, image and instance counts, ``seconds`` (wall time) and
@@ -158,12 +180,14 @@ def generate_dataset(out_dir: str,
     """
     cfg = resolve_synth_cfg(
         dict(num_train=num_train, num_test=num_test, img_size=img_size, seed=seed,
-             regime_probs=regime_probs))
+             regime_probs=regime_probs, vocab_size=vocab_size, text_mix=text_mix,
+             shape_probs=shape_probs, words_per_image=words_per_image))
     start = time.perf_counter()
     for split in ANN_FILES:
         os.makedirs(os.path.join(out_dir, 'imgs', split), exist_ok=True)
     counts = {'train': cfg['num_train'], 'test': cfg['num_test']}
-    tasks = [(out_dir, split, i, cfg['seed'], cfg['img_size'], cfg['regime_probs'])
+    style = {k: cfg[k] for k in STYLE_KEYS}
+    tasks = [(out_dir, split, i, cfg['seed'], cfg['img_size'], style)
              for split in ANN_FILES for i in range(counts[split])]
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if len(tasks) >= AUTO_POOL_MIN_IMAGES else 1

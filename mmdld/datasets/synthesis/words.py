@@ -8,7 +8,7 @@ run time so that generation needs no extra dependency and a package update canno
 import functools
 import os
 import string
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -55,23 +55,46 @@ def load_word_list(path: str = WORDS_FILE) -> Tuple[str, ...]:
     return tuple(words)
 
 
+#: Token mixes of :class:`WordSampler`.
+TEXT_MIXES = ('scene', 'lowercase_words')
+
+
 class WordSampler:
     """Draws scene-text-like tokens: mostly dictionary words, some numbers, codes and symbols.
 
-    Proportions (per token): 80% a dictionary word (50% lower case, 30% Capitalised, 20% UPPER),
-    of which one in ten gets punctuation around it; 12% a number-like token (prices, times,
-    percentages, phone numbers, ordinals); 8% a code of letters, digits and symbols, which keeps
-    the rarer printable characters (``{ } ~ ^ \\ |`` ...) in the data.
+    Proportions (per token) of the ``'scene'`` mix: 80% a dictionary word (50% lower case, 30%
+    Capitalised, 20% UPPER), of which one in ten gets punctuation around it; 12% a number-like
+    token (prices, times, percentages, phone numbers, ordinals); 8% a code of letters, digits and
+    symbols, which keeps the rarer printable characters (``{ } ~ ^ \\ |`` ...) in the data.
+    The ``'lowercase_words'`` mix draws lower-case dictionary words of letters only: an easier
+    reading task for models that must learn in minutes (the CPU demo).
 
     Args:
         words: The dictionary words (default: :func:`load_word_list`).
+        vocab_size: Draw words from the first ``vocab_size`` words only (the list is sorted by
+            frequency, so these are the most frequent). None: every word.
+        text_mix: ``'scene'`` or ``'lowercase_words'``.
     """
 
-    def __init__(self, words: Tuple[str, ...] = ()) -> None:
-        self.words = tuple(words) or load_word_list()
+    def __init__(self, words: Tuple[str, ...] = (), vocab_size: Optional[int] = None,
+                 text_mix: str = 'scene') -> None:
+        words = tuple(words) or load_word_list()
+        if text_mix == 'lowercase_words':  # letters only: no apostrophes either
+            words = tuple(w for w in words if w.isalpha())
+        if vocab_size is not None:
+            if vocab_size < 1:
+                raise ValueError(f'synth_cfg.vocab_size must be >= 1, got {vocab_size}')
+            words = words[:vocab_size]
+        if text_mix not in TEXT_MIXES:
+            raise ValueError(f'synth_cfg.text_mix must be one of {list(TEXT_MIXES)}, '
+                             f'got {text_mix!r}')
+        self.words = words
+        self.text_mix = text_mix
 
     def sample(self, rng: np.random.Generator) -> str:
         """Return one token (1-16 characters of :data:`WORD_CHARS`)."""
+        if self.text_mix == 'lowercase_words':
+            return self.words[int(rng.integers(len(self.words)))].lower()
         while True:
             kind = rng.random()
             if kind < 0.80:

@@ -496,8 +496,14 @@ class DLDDistiller(BaseModel):
         # Instances in group order; the teacher's tensors are reordered to match.
         order = torch.cat(orders)
         s_roi, s_con = torch.cat(roi_feats), torch.cat(contexts)
-        losses['loss_rec'] = self._rec_loss(s_roi, s_con, teacher_out['targets'][order],
-                                            teacher_out['valid'][order])
+        targets, valid = teacher_out['targets'][order], teacher_out['valid'][order]
+        losses['loss_rec'] = self._rec_loss(s_roi, s_con, targets, valid)
+        rec_head = self.student.roi_head.rec_head
+        if getattr(rec_head, 'aux_ctc_fc', None) is not None:
+            # The student's recogniser trains as its config says: with its auxiliary CTC
+            # classifier when it has one (a training aid, off in the paper's configs).
+            losses['loss_rec_ctc'] = self.rec_loss_weight * rec_head.aux_ctc_loss(
+                s_con, targets, valid)
         if self.with_skd:
             losses.update(self._skd_losses(s_roi, s_con, teacher_out, order))
         return losses

@@ -58,6 +58,14 @@ class BiLSTMAttnHead(BaseModule):
             ``max_seq_len + 1`` steps. Defaults to 32.
         beam_width (int): Beam width of :meth:`predict` (1 = greedy). Defaults to 1.
         loss_weight (float): Weight of ``loss_rec``. Defaults to 1.0.
+        aux_ctc_weight (float): Weight of an auxiliary CTC loss on ``F_con``
+            (:meth:`aux_ctc_loss`, a linear classifier per BiLSTM position), a training aid for
+            models trained from scratch on a small budget: joint CTC-attention training (Kim
+            et al., ICASSP 2017) teaches the encoder per-position characters early, so that
+            the attention decoder learns to read instead of first learning the words' spelling
+            statistics alone. 0 (default, the paper's recogniser): no classifier is built.
+            The classifier is not used at inference, and a head without it ignores its
+            weights in a checkpoint.
         conv_cfg, norm_cfg, act_cfg (dict): Of the convs (mmcv ``ConvModule``).
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
@@ -82,6 +90,7 @@ class BiLSTMAttnHead(BaseModule):
                  max_seq_len: int = 32,
                  beam_width: int = 1,
                  loss_weight: float = 1.0,
+                 aux_ctc_weight: float = 0.0,
                  conv_cfg: OptConfigType = None,
                  norm_cfg: ConfigType = dict(type='BN'),
                  act_cfg: ConfigType = dict(type='ReLU'),
@@ -128,6 +137,13 @@ class BiLSTMAttnHead(BaseModule):
             embed_dims=embed_dims,
             attn_dims=attn_dims,
             hidden_dims=decoder_hidden)
+        if aux_ctc_weight < 0:
+            raise ValueError(f'aux_ctc_weight must be >= 0, got {aux_ctc_weight}')
+        self.aux_ctc_weight = float(aux_ctc_weight)
+        # Outputs: the decoder's classes, then the CTC blank at index num_classes (the
+        # padding index, never a target).
+        self.aux_ctc_fc = (nn.Linear(self.context_dims, self.num_classes + 1)
+                           if aux_ctc_weight > 0 else None)
 
     # ------------------------------------------------------------------ text <-> indices
     def is_valid_text(self, text: str) -> bool:
@@ -253,6 +269,43 @@ class BiLSTMAttnHead(BaseModule):
         context = self.extract_context(roi_feats)
         logits = self.forward_train(context, targets)
         return dict(loss_rec=self.loss_from_logits(logits, targets, valid))
+
+    def aux_ctc_loss(self, context: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
+        """``aux_ctc_weight`` x CTC loss of the per-position classifier on ``F_con``.
+
+        Args:
+            context (Tensor): (N, T, D) ``F_con`` from :meth:`extract_context`.
+            targets (LongTensor): (N, L) from :meth:`encode_texts` (END is not a CTC target).
+            valid (BoolTensor): (N, L) valid steps.
+
+        Returns:
+            Tensor: The weighted loss, averaged over the words (each word's loss divided by
+            its length, as ``F.ctc_loss``'s ``'mean'``); words longer than ``T`` cannot be
+            aligned and count 0.
+        """
+        if self.aux_ctc_fc is None:
+            raise RuntimeError('aux_ctc_loss needs aux_ctc_weight > 0')
+        is_char = valid & (targets != self.end_idx)
+        if context.size(0) == 0 or not bool(is_char.any()):
+            return context.sum() * 0 + sum(p.sum() for p in self.aux_ctc_fc.parameters()) * 0
+        log_probs = self.aux_ctc_fc(context).float().log_softmax(-1)  # (N, T, C + 1)
+        steps = log_probs.size(1)
+        lengths = is_char.sum(1)
+        loss = F.ctc_loss(
+            log_probs.transpose(0, 1), targets[is_char],
+            torch.full_like(lengths, steps), lengths, blank=self.num_classes,
+            reduction='mean', zero_infinity=True)
+        return self.aux_ctc_weight * loss
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        # The auxiliary CTC classifier is a training aid: a head built without it (e.g. a
+        # distilled student, or a test config) loads a checkpoint that has it.
+        if self.aux_ctc_fc is None:
+            for key in [k for k in state_dict if k.startswith(prefix + 'aux_ctc_fc.')]:
+                state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def loss_from_logits(self, logits: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
         """``loss_weight`` x cross entropy averaged over the valid steps (0 if there are none).

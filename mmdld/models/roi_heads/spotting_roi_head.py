@@ -1,5 +1,5 @@
 """Mask R-CNN's RoI head with a text recognition branch."""
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -44,6 +44,14 @@ class SpottingRoIHead(StandardRoIHead):
         rec_mask_size (int or tuple[int, int]): Size of the RoI-local masks handed to the
             extractor. The default equals the mask head's 28 x 28 output, so that GT masks in
             training and predicted masks at test time have the same resolution.
+        rec_train_jitter (dict, optional): Also train the recogniser (``loss_rec`` of
+            :meth:`loss`) on ``num`` copies of each GT box whose sides are moved by up to
+            ``ratio`` of the box's width / height (masks cropped from the same GT mask), e.g.
+            ``dict(num=3, ratio=0.1)``. The copies look like the detected boxes the recogniser
+            reads at test time, and give it more samples per image at the cost of the
+            recognition branch only (the image passes are shared). None (default): the GT
+            boxes only, as in the paper. The GT-cropped features that distillation uses
+            (:meth:`rec_forward_gt`) never have copies.
         **kwargs: ``StandardRoIHead``'s arguments.
     """
 
@@ -51,8 +59,18 @@ class SpottingRoIHead(StandardRoIHead):
                  rec_roi_extractor: ConfigType,
                  rec_head: ConfigType,
                  rec_mask_size: Sequence[int] = (28, 28),
+                 rec_train_jitter: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        if rec_train_jitter is not None:
+            unknown = sorted(set(rec_train_jitter) - {'num', 'ratio'})
+            num = rec_train_jitter.get('num', 1)
+            ratio = rec_train_jitter.get('ratio', 0.1)
+            if unknown or not isinstance(num, int) or num < 0 or not 0 <= ratio < 0.5:
+                raise ValueError('roi_head.rec_train_jitter must be dict(num=<int >= 0>, '
+                                 f'ratio=<float in [0, 0.5)>), got {rec_train_jitter!r}')
+            rec_train_jitter = dict(num=num, ratio=float(ratio))
+        self.rec_train_jitter = rec_train_jitter
         if not self.with_mask:
             raise ValueError('SpottingRoIHead needs `mask_roi_extractor`/`mask_head`: the '
                              'recognition branch masks its RoIs with the instance masks')
@@ -142,11 +160,17 @@ class SpottingRoIHead(StandardRoIHead):
                     valid=valid.to(device), num_per_img=num_per_img)
 
     def rec_loss(self, x: Tuple[Tensor], batch_gt_instances: Sequence[InstanceData]) -> dict:
-        """Recognition loss on the GT instances (``loss_rec``).
+        """Recognition loss on the GT instances (``loss_rec``), plus their jittered copies
+        with ``rec_train_jitter``.
 
         With no GT instance in the batch the loss is a zero that still depends on every
         recognition parameter, so that backward and distributed training see the branch.
         """
+        if self.rec_train_jitter is not None and self.rec_train_jitter['num'] > 0:
+            batch_gt_instances = [
+                jitter_gt_instances(gt, self.rec_train_jitter['num'],
+                                    self.rec_train_jitter['ratio']) for gt in batch_gt_instances
+            ]
         out = self.rec_forward_gt(x, batch_gt_instances)
         if out['targets'].size(0) == 0:
             zero = sum(p.sum() for p in self.rec_head.parameters()) * 0.
@@ -154,7 +178,11 @@ class SpottingRoIHead(StandardRoIHead):
             return dict(loss_rec=zero)
         logits = self.rec_head.forward_train(out['context'], out['targets'])
         loss = self.rec_head.loss_from_logits(logits, out['targets'], out['valid'])
-        return dict(loss) if isinstance(loss, dict) else dict(loss_rec=loss)
+        losses = dict(loss) if isinstance(loss, dict) else dict(loss_rec=loss)
+        if getattr(self.rec_head, 'aux_ctc_fc', None) is not None:
+            losses['loss_rec_ctc'] = self.rec_head.aux_ctc_loss(out['context'], out['targets'],
+                                                                out['valid'])
+        return losses
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> dict:
@@ -298,3 +326,40 @@ class SpottingRoIHead(StandardRoIHead):
             sample.set_metainfo(dict(pred_gt_texts=texts[start:start + n]))
             start += n
 
+
+
+def jitter_gt_instances(gt: InstanceData, num: int, ratio: float) -> InstanceData:
+    """The GT instances followed by ``num`` copies of each with randomly moved box sides.
+
+    Each side of a copy moves by ``U(-ratio, ratio)`` times the box's width (left/right) or
+    height (top/bottom); copies keep their instance's text and mask (``masks``/``polygons``
+    are indexed, so masks are cropped from the GT mask with the moved box).
+
+    Args:
+        gt (InstanceData): ``bboxes`` and ``texts``, optionally ``masks``, ``polygons``,
+            ``labels``.
+        num (int): Copies per instance.
+        ratio (float): Largest move of a side, relative to the box size.
+
+    Returns:
+        InstanceData: ``(num + 1) * len(gt)`` instances: the originals first.
+    """
+    n = len(gt)
+    if n == 0 or num == 0 or 'bboxes' not in gt:
+        return gt
+    boxes = get_box_tensor(gt.bboxes).float()
+    wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2).repeat(num, 1)
+    moves = (torch.rand_like(wh) * 2 - 1) * ratio * wh
+    copies = boxes.repeat(num, 1) + moves
+    # Keep x1 < x2 and y1 < y2 (a move of under half the size each way cannot cross).
+    inds = np.tile(np.arange(n), num + 1)
+    out = InstanceData(bboxes=torch.cat([boxes, copies]))
+    for key in ('texts', 'polygons'):
+        if key in gt:
+            values = list(gt.get(key))
+            out.set_field([values[i] for i in inds], key)
+    if 'masks' in gt:
+        out.masks = gt.masks[inds]
+    if 'labels' in gt:
+        out.labels = gt.labels[torch.as_tensor(inds, device=gt.labels.device)]
+    return out
