@@ -5,7 +5,9 @@ _base_ = ['./dld_r18w32_demo.py']
 repro_data_root = 'data/synthetic_reproduce'
 repro_synth_cfg = dict(
     num_train=3000, num_test=200, img_size=320, seed=0,
-    regime_probs=dict(large=0.45, mixed=0.30, small=0.20, empty=0.05))
+    regime_probs=dict(large=0.45, mixed=0.30, small=0.20, empty=0.05),
+    # The benchmark's text, as the teacher's config (spotter_r18w32_reproduce.py).
+    vocab_size=None, text_mix='scene', shape_probs=None, words_per_image=None)
 demo_dld_iters = 2000
 
 model = dict(teacher='configs/demo/spotter_r18w32_reproduce.py')
