@@ -4,13 +4,13 @@
 # candidates {0.8, ..., 0.3} (paper §3.3-3.5, §4.1 defaults; DESIGN.md §4).
 #
 #   python tools/train.py configs/demo/dld_r18w32_demo.py \
-#       --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/iter_1800.pth
+#       --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/iter_2100.pth
 #
 # `tools/run_demo.py` passes the teacher checkpoint it has just trained. The student starts
 # from the teacher's weights (paper §4.1), so a short schedule is enough here.
 _base_ = ['./spotter_r18w32_demo.py']
 
-demo_dld_iters = 200
+demo_dld_iters = 100
 demo_teacher_config = 'configs/demo/spotter_r18w32_demo.py'
 
 model = dict(
@@ -44,4 +44,4 @@ custom_hooks = [
     dict(type='GumbelTemperatureHook', tau_init=5.0, sigma=0.965, by_epoch=False,
          interval=max(1, demo_dld_iters // 50))
 ]
-default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=100))
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=50))

@@ -96,13 +96,18 @@ def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images
 
     picture = osp.join(work_dir, 'vis')
     test_img = _first_test_image(teacher)
-    picture_file = osp.join(picture, osp.basename(test_img))
-    # demo/image_demo.py builds the model with MMDetection's `init_detector`, which needs a
-    # detector config (`model.backbone`); the picture is therefore the teacher's.
-    runner.run('picture', [picture_file],
-               cmd=python_cmd('demo/image_demo.py', test_img, teacher, teacher_ckpt,
-                              '--out-dir', picture),
-               log_file=osp.join(picture, 'image_demo.log'))
+    pictures = {}
+    # The same test image drawn by the teacher and by the DLD student (at the scale its DRS
+    # picks); demo/image_demo.py builds either model.
+    for name, config, ckpt in (('teacher', teacher, teacher_ckpt),
+                               ('student', student, student_ckpt)):
+        out_dir = osp.join(picture, name)
+        pictures[name] = osp.join(out_dir, osp.basename(test_img))
+        runner.run(f'picture/{name}', [pictures[name]],
+                   cmd=python_cmd('demo/image_demo.py', test_img, config, ckpt, '--out-dir',
+                                  out_dir),
+                   log_file=osp.join(out_dir, 'image_demo.log'))
+    picture_file = ' and '.join(f'`{p}` ({n})' for n, p in pictures.items())
 
     rows = [
         row_from(f'Teacher (S-{base})', teacher_paths, scale=1.0, config=teacher,
@@ -148,7 +153,7 @@ def _write(report: str, rows: List[Dict[str, Any]], histogram: Dict[float, int],
         'image per batch (`benchmark_fps.py`).',
         f'The teacher {verdict} the target E2E None hmean of {TEACHER_TARGET:.0f}.',
         f'Scales chosen by the DRS on the test images (scale: images): {hist}.',
-        f'Picture of the teacher\'s output on a test image: `{picture}`.',
+        f'Pictures of the outputs on a test image: {picture}.',
         f'Commit `{git_commit()}`; {machine_description()}; finished '
         f'{time.strftime("%Y-%m-%d %H:%M %Z")}.',
     ]
