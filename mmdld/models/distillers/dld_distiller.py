@@ -84,9 +84,9 @@ class DLDDistiller(BaseModel):
             is lambda_3; ``seq_loss.topk`` is K). None or ``loss_weight=0``: no distillation.
         rec_loss_weight (float): lambda_1, multiplies the student's ``loss_rec``.
         teacher_beam_width (int): Beam width of the teacher's search for L_seq (>= K).
-        scale_pass_dtype (str, optional): Run the backbone and neck of the ``k`` no-grad
-            student passes (step 3) under ``torch.autocast`` with this dtype, on channels-last
-            inputs: ``'bfloat16'`` (CPUs with AVX512-BF16/AMX, Ampere+ GPUs), ``'float16'``
+        scale_pass_dtype (str, optional): Run the backbone and neck, and the recognition
+            encoder (convs + BiLSTM) of the ``k`` no-grad student passes (step 3) under
+            ``torch.autocast`` with this dtype, the backbone on channels-last inputs: ``'bfloat16'`` (CPUs with AVX512-BF16/AMX, Ampere+ GPUs), ``'float16'``
             (GPUs), or ``'auto'`` (bfloat16 where the device supports it, else float16 on GPUs
             and full precision on other CPUs). These passes are the bulk of DLD's extra cost
             and only feed the DRS's accuracy signal. None (default): full precision.
@@ -450,13 +450,29 @@ class DLDDistiller(BaseModel):
                 gts.extend(s.gt_instances for s in samples)
             stacked = tuple(
                 _pad_cat([f[level] for f in feats]) for level in range(len(feats[0])))
-            context = roi_head.rec_forward_gt(stacked, gts)['context']
+            context = self._scale_pass_context(stacked, gts)
             k, (num, length) = len(self.scales), targets.shape
             rec_head = roi_head.rec_head
             log_probs = rec_head.step_log_probs(context, targets.repeat(k, 1))
         finally:
             student.train(was_training)
         return log_probs.view(k, num, length, rec_head.num_classes)
+
+    def _scale_pass_context(self, feats: Tuple[Tensor, ...], gts: list) -> Tensor:
+        """``F_con`` of the ``k x N`` GT instances, its convs and BiLSTM in ``scale_pass_dtype``.
+
+        The recognition encoder on ``k x N`` crops costs as much as the ``k`` backbone passes
+        (six 3 x 3 convs per crop). RoIAlign receives float32 features (its kernels take
+        float32); the teacher-forced decoder runs on the float32 ``F_con``, so the
+        distributions of ``L_acc`` are normalised in full precision.
+        """
+        roi_head = self.student.roi_head
+        dtype = _autocast_dtype(self.scale_pass_dtype, feats[0].device)
+        if dtype is None:
+            return roi_head.rec_forward_gt(feats, gts)['context']
+        with torch.autocast(device_type=feats[0].device.type, dtype=dtype):
+            context = roi_head.rec_forward_gt(feats, gts)['context']
+        return context.float()
 
     def _scale_pass_feats(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone + neck of a no-grad pass, in ``scale_pass_dtype`` when set.
