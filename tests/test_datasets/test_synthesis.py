@@ -512,3 +512,18 @@ def test_concurrent_processes_generate_once(tmp_path):
     assert len(_load(osp.join(root, 'textspotting_train.json'))['data_list']) == 4
     # No temporary folder is left behind.
     assert sorted(os.listdir(tmp_path)) == ['.shared.lock', 'shared']
+
+
+def test_data_set_written_before_the_style_keys_still_matches(tmp_path):
+    """A synth_cfg.json without the text style keys (older sets) is read with their defaults."""
+    root = str(tmp_path / 'old')
+    ensure_dataset(root, SMALL_CFG)
+    cfg_path = osp.join(root, 'synth_cfg.json')
+    stored = _load(cfg_path)
+    for key in ('vocab_size', 'text_mix', 'shape_probs', 'words_per_image'):
+        del stored[key]
+    with open(cfg_path, 'w', encoding='utf-8') as f:
+        json.dump(stored, f)
+    assert ensure_dataset(root, SMALL_CFG) is False  # found, not regenerated
+    with pytest.raises(ValueError, match='holds synthetic data generated with synth_cfg'):
+        ensure_dataset(root, dict(SMALL_CFG, vocab_size=10))

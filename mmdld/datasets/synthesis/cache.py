@@ -28,6 +28,10 @@ def _check_existing(root: str, ann_file: str, wanted: dict) -> None:
             f'elsewhere, or load it with mmocr.OCRDataset.')
     with open(cfg_path, encoding='utf-8') as f:
         stored = json.load(f)
+    # Sets written before a key existed were made with its default (the generator's output
+    # for the defaults did not change when the key was added): fill it in, then compare.
+    defaults = resolve_synth_cfg(None)
+    stored = {**{k: v for k, v in defaults.items() if k not in stored}, **stored}
     if stored != wanted:
         raise ValueError(
             f'{root} holds synthetic data generated with synth_cfg {stored}, but the config '
