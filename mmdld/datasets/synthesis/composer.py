@@ -109,29 +109,40 @@ class SynthSample:
     masks: Optional[List[Tuple[int, int, np.ndarray]]] = None
 
 
+def _resolve_probs(probs: Optional[Mapping[str, float]], names: Sequence[str],
+                   defaults: Dict[str, float], key: str, kind: str) -> Dict[str, float]:
+    """Validate and normalise ``{name: probability}`` over ``names`` (None -> ``defaults``).
+
+    Raises:
+        ValueError: On unknown names, negative values or an all-zero dict, naming
+            ``synth_cfg.<key>``.
+    """
+    if probs is None:
+        probs = defaults
+    if not isinstance(probs, Mapping):
+        raise ValueError(f'synth_cfg.{key} must be a dict of {kind} -> probability, '
+                         f'got {probs!r}')
+    unknown = sorted(set(probs) - set(names))
+    if unknown:
+        raise ValueError(f'synth_cfg.{key}: unknown {kind}s {unknown}; '
+                         f'valid ones are {list(names)}')
+    out = {k: float(probs.get(k, 0.0)) for k in names}
+    total = sum(out.values())
+    if any(v < 0 for v in out.values()) or total <= 0:
+        raise ValueError(f'synth_cfg.{key} must be non-negative with a positive sum, '
+                         f'got {probs}')
+    if abs(total - 1.0) < 1e-9:  # already normalised: keep the exact values (idempotent)
+        return out
+    return {k: v / total for k, v in out.items()}
+
+
 def resolve_regime_probs(regime_probs: Optional[Dict[str, float]]) -> Dict[str, float]:
     """Validate and normalise regime probabilities (None -> :data:`DEFAULT_REGIME_PROBS`).
 
     Raises:
         ValueError: On unknown regimes, negative values or an all-zero dict.
     """
-    if regime_probs is None:
-        regime_probs = DEFAULT_REGIME_PROBS
-    if not isinstance(regime_probs, Mapping):
-        raise ValueError(f'synth_cfg.regime_probs must be a dict of regime -> probability, '
-                         f'got {regime_probs!r}')
-    unknown = sorted(set(regime_probs) - set(REGIMES))
-    if unknown:
-        raise ValueError(f'synth_cfg.regime_probs: unknown regimes {unknown}; '
-                         f'valid ones are {list(REGIMES)}')
-    probs = {k: float(regime_probs.get(k, 0.0)) for k in REGIMES}
-    total = sum(probs.values())
-    if any(v < 0 for v in probs.values()) or total <= 0:
-        raise ValueError(f'synth_cfg.regime_probs must be non-negative with a positive sum, '
-                         f'got {regime_probs}')
-    if abs(total - 1.0) < 1e-9:  # already normalised: keep the exact values (idempotent)
-        return probs
-    return {k: v / total for k, v in probs.items()}
+    return _resolve_probs(regime_probs, REGIMES, DEFAULT_REGIME_PROBS, 'regime_probs', 'regime')
 
 
 def resolve_shape_probs(shape_probs: Optional[Dict[str, float]]) -> Dict[str, float]:
@@ -140,23 +151,7 @@ def resolve_shape_probs(shape_probs: Optional[Dict[str, float]]) -> Dict[str, fl
     Raises:
         ValueError: On unknown shapes, negative values or an all-zero dict.
     """
-    if shape_probs is None:
-        shape_probs = DEFAULT_SHAPE_PROBS
-    if not isinstance(shape_probs, Mapping):
-        raise ValueError(f'synth_cfg.shape_probs must be a dict of shape -> probability, '
-                         f'got {shape_probs!r}')
-    unknown = sorted(set(shape_probs) - set(SHAPES))
-    if unknown:
-        raise ValueError(f'synth_cfg.shape_probs: unknown shapes {unknown}; '
-                         f'valid ones are {list(SHAPES)}')
-    probs = {k: float(shape_probs.get(k, 0.0)) for k in SHAPES}
-    total = sum(probs.values())
-    if any(v < 0 for v in probs.values()) or total <= 0:
-        raise ValueError(f'synth_cfg.shape_probs must be non-negative with a positive sum, '
-                         f'got {shape_probs}')
-    if abs(total - 1.0) < 1e-9:
-        return probs
-    return {k: v / total for k, v in probs.items()}
+    return _resolve_probs(shape_probs, SHAPES, DEFAULT_SHAPE_PROBS, 'shape_probs', 'shape')
 
 
 def split_id(split: Union[str, int]) -> int:

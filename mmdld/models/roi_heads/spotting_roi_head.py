@@ -350,8 +350,8 @@ def jitter_gt_instances(gt: InstanceData, num: int, ratio: float) -> InstanceDat
     boxes = get_box_tensor(gt.bboxes).float()
     wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2).repeat(num, 1)
     moves = (torch.rand_like(wh) * 2 - 1) * ratio * wh
+    # ratio < 0.5 (checked by the head): opposite sides cannot cross, x1 < x2 and y1 < y2 hold.
     copies = boxes.repeat(num, 1) + moves
-    # Keep x1 < x2 and y1 < y2 (a move of under half the size each way cannot cross).
     inds = np.tile(np.arange(n), num + 1)
     out = InstanceData(bboxes=torch.cat([boxes, copies]))
     for key in ('texts', 'polygons'):
