@@ -36,7 +36,9 @@ def test_run_demo_tiny_end_to_end_and_resume(tmp_path):
     assert sum(data['histogram'].values()) == 2
     assert report.startswith('# mmdld demo report\n\n| Model | E2E None | E2E Full |')
     assert '## Wall time per stage' in report
-    assert (work_dir / 'vis' / '000000.jpg').is_file()
+    # The same test image drawn by the teacher and by the DLD student.
+    assert (work_dir / 'vis' / 'teacher' / '000000.jpg').is_file()
+    assert (work_dir / 'vis' / 'student' / '000000.jpg').is_file()
     assert '[demo' in first.stdout and 'teacher: done in' in first.stdout
     assert 'target >= 50' in first.stdout
 
