@@ -109,6 +109,16 @@ class SynthSample:
     masks: Optional[List[Tuple[int, int, np.ndarray]]] = None
 
 
+def _check_keys(value: object, names: Sequence[str], key: str, kind: str, what: str) -> None:
+    """Raise unless ``value`` is a dict whose keys are among ``names`` (``synth_cfg.<key>``)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f'synth_cfg.{key} must be a dict of {kind} -> {what}, got {value!r}')
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ValueError(f'synth_cfg.{key}: unknown {kind}s {unknown}; '
+                         f'valid ones are {list(names)}')
+
+
 def _resolve_probs(probs: Optional[Mapping[str, float]], names: Sequence[str],
                    defaults: Dict[str, float], key: str, kind: str) -> Dict[str, float]:
     """Validate and normalise ``{name: probability}`` over ``names`` (None -> ``defaults``).
@@ -119,13 +129,7 @@ def _resolve_probs(probs: Optional[Mapping[str, float]], names: Sequence[str],
     """
     if probs is None:
         probs = defaults
-    if not isinstance(probs, Mapping):
-        raise ValueError(f'synth_cfg.{key} must be a dict of {kind} -> probability, '
-                         f'got {probs!r}')
-    unknown = sorted(set(probs) - set(names))
-    if unknown:
-        raise ValueError(f'synth_cfg.{key}: unknown {kind}s {unknown}; '
-                         f'valid ones are {list(names)}')
+    _check_keys(probs, names, key, kind, 'probability')
     out = {k: float(probs.get(k, 0.0)) for k in names}
     total = sum(out.values())
     if any(v < 0 for v in out.values()) or total <= 0:
@@ -210,13 +214,8 @@ def resolve_words_per_image(
     out = dict(WORDS_PER_IMAGE)
     if words_per_image is None:
         return out
-    if not isinstance(words_per_image, Mapping):
-        raise ValueError(f'synth_cfg.words_per_image must be a dict of regime -> (min, max), '
-                         f'got {words_per_image!r}')
-    unknown = sorted(set(words_per_image) - set(WORDS_PER_IMAGE))
-    if unknown:
-        raise ValueError(f'synth_cfg.words_per_image: unknown regimes {unknown}; '
-                         f'valid ones are {list(WORDS_PER_IMAGE)}')
+    _check_keys(words_per_image, tuple(WORDS_PER_IMAGE), 'words_per_image', 'regime',
+                '(min, max)')
     for regime, value in words_per_image.items():
         low = 2 if regime == 'mixed' else 1
         if (not isinstance(value, Sequence) or len(value) != 2
