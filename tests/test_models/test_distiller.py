@@ -340,6 +340,21 @@ def test_low_precision_scale_passes_stay_close_to_full_precision():
         distiller(scale_pass_dtype='bf16')
 
 
+def test_low_precision_scale_passes_cast_each_weight_once():
+    # All k passes share one autocast context, whose cache keeps the bfloat16 copy of every
+    # weight: the stem's 7 x 7 weight is cast once per step, not once per scale.
+    model = distiller(scale_pass_dtype='bfloat16')
+    model.train()
+    data = preprocess(model, three_images(), True)
+    targets = torch.full((4, 3), 1, dtype=torch.long)
+    stem_shape = list(model.student.backbone.conv1.weight.shape)
+    with torch.profiler.profile(record_shapes=True) as prof:
+        model._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
+    casts = [e for e in prof.events()
+             if e.name == 'aten::_to_copy' and e.input_shapes and e.input_shapes[0] == stem_shape]
+    assert len(SCALES) > 1 and len(casts) == 1
+
+
 def test_skd_only_mode_equals_student_losses_plus_hand_computed_skd():
     model = distiller(selector=None, fixed_scale=0.5, scale_costs=None, scale_gflops=[7.5],
                       selector_gflops=None)

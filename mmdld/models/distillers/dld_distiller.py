@@ -1,6 +1,7 @@
 """Dynamic Low-resolution Distillation (paper §3.3-3.5): teacher + student + DRS + SKD."""
+import contextlib
 import copy
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -9,6 +10,7 @@ from mmdet.structures import SampleList
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor
+from torch.func import functional_call
 
 from mmdld.models.utils import resize_batch
 from mmdld.registry import MODELS
@@ -85,11 +87,13 @@ class DLDDistiller(BaseModel):
         rec_loss_weight (float): lambda_1, multiplies the student's ``loss_rec``.
         teacher_beam_width (int): Beam width of the teacher's search for L_seq (>= K).
         scale_pass_dtype (str, optional): Run the backbone and neck, and the recognition
-            encoder (convs + BiLSTM) of the ``k`` no-grad student passes (step 3) under
-            ``torch.autocast`` with this dtype, the backbone on channels-last inputs: ``'bfloat16'`` (CPUs with AVX512-BF16/AMX, Ampere+ GPUs), ``'float16'``
-            (GPUs), or ``'auto'`` (bfloat16 where the device supports it, else float16 on GPUs
-            and full precision on other CPUs). These passes are the bulk of DLD's extra cost
-            and only feed the DRS's accuracy signal. None (default): full precision.
+            encoder (convs + BiLSTM) of the ``k`` no-grad student passes (step 3) in this
+            dtype: one ``torch.autocast`` context for all ``k`` passes, the backbone and neck
+            on channels-last inputs with their conv weights cast once per step.
+            ``'bfloat16'`` (CPUs with AVX512-BF16/AMX, Ampere+ GPUs), ``'float16'`` (GPUs), or
+            ``'auto'`` (bfloat16 where the device supports it, else float16 on GPUs and full
+            precision on other CPUs). These passes are the bulk of DLD's extra cost and only
+            feed the DRS's accuracy signal. None (default): full precision.
         roi_align (dict, optional): Config of the module (``RoIAlignModule``) that maps the
             student's ``F_roi`` to the teacher's shape for L_roi. Built automatically when the
             two recognition heads' RoI sizes or channels differ and this is None. It only feeds
@@ -441,16 +445,21 @@ class DLDDistiller(BaseModel):
         was_training = student.training
         student.eval()
         try:
-            feats, gts = [], []
-            for scale in self.scales:
-                scaled, samples = self._resize(inputs, data_samples, scale)
-                x = self._scale_pass_feats(scaled)
-                num_levels = getattr(roi_head.rec_roi_extractor, 'num_inputs', len(x))
-                feats.append(x[:num_levels])
-                gts.extend(s.gt_instances for s in samples)
-            stacked = tuple(
-                _pad_cat([f[level] for f in feats]) for level in range(len(feats[0])))
-            context = self._scale_pass_context(stacked, gts)
+            # Only the levels that the recognition branch crops from are kept.
+            num_levels = getattr(roi_head.rec_roi_extractor, 'num_inputs', None)
+            with self._scale_pass_precision(inputs.device, num_levels) as extract_feat:
+                feats, gts = [], []
+                for scale in self.scales:
+                    scaled, samples = self._resize(inputs, data_samples, scale)
+                    feats.append(extract_feat(scaled))
+                    gts.extend(s.gt_instances for s in samples)
+                stacked = tuple(
+                    _pad_cat([f[level] for f in feats]) for level in range(len(feats[0])))
+                # The recognition encoder on k x N crops (six 3 x 3 convs per crop) costs
+                # as much as the k backbone passes, so it runs in low precision too.
+                context = roi_head.rec_forward_gt(stacked, gts)['context'].float()
+            # The teacher-forced decoder runs on the float32 F_con, outside autocast, so the
+            # distributions of L_acc are normalised in full precision.
             k, (num, length) = len(self.scales), targets.shape
             rec_head = roi_head.rec_head
             log_probs = rec_head.step_log_probs(context, targets.repeat(k, 1))
@@ -458,34 +467,34 @@ class DLDDistiller(BaseModel):
             student.train(was_training)
         return log_probs.view(k, num, length, rec_head.num_classes)
 
-    def _scale_pass_context(self, feats: Tuple[Tensor, ...], gts: list) -> Tensor:
-        """``F_con`` of the ``k x N`` GT instances, its convs and BiLSTM in ``scale_pass_dtype``.
+    @contextlib.contextmanager
+    def _scale_pass_precision(self, device: torch.device,
+                              num_levels: Optional[int] = None) -> Iterator[Callable]:
+        """One low-precision context for all ``k`` no-grad passes (``scale_pass_dtype``).
 
-        The recognition encoder on ``k x N`` crops costs as much as the ``k`` backbone passes
-        (six 3 x 3 convs per crop). RoIAlign receives float32 features (its kernels take
-        float32); the teacher-forced decoder runs on the float32 ``F_con``, so the
-        distributions of ``L_acc`` are normalised in full precision.
+        Yields the backbone + neck function of the passes. In low precision, everything runs
+        under a single ``torch.autocast``, whose cache casts each recognition weight once per
+        step rather than once per scale, and the backbone and neck run on channels-last
+        inputs (oneDNN's fast layout) with their conv weights cast once, up front, to the
+        low dtype in channels-last layout: autocast would otherwise re-layout every weight
+        at every call, which on CPU cost a third of the passes. Their features come back in
+        float32, as RoIAlign kernels take float32. The function returns the first
+        ``num_levels`` feature levels (all when None).
         """
-        roi_head = self.student.roi_head
-        dtype = _autocast_dtype(self.scale_pass_dtype, feats[0].device)
+        dtype = _autocast_dtype(self.scale_pass_dtype, device)
         if dtype is None:
-            return roi_head.rec_forward_gt(feats, gts)['context']
-        with torch.autocast(device_type=feats[0].device.type, dtype=dtype):
-            context = roi_head.rec_forward_gt(feats, gts)['context']
-        return context.float()
+            yield lambda inputs: self.student.extract_feat(inputs)[:num_levels]
+            return
+        extractor = _FeatureExtractor(self.student)
+        weights = _low_precision_conv_weights(extractor, dtype)
 
-    def _scale_pass_feats(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        """Backbone + neck of a no-grad pass, in ``scale_pass_dtype`` when set.
+        def extract_feat(inputs: Tensor) -> Tuple[Tensor, ...]:
+            feats = functional_call(
+                extractor, weights, (inputs.contiguous(memory_format=torch.channels_last), ))
+            return tuple(f.float().contiguous() for f in feats[:num_levels])
 
-        Only these run in low precision: the features are cast back to float32 for the
-        recognition branch (RoIAlign kernels take float32).
-        """
-        dtype = _autocast_dtype(self.scale_pass_dtype, inputs.device)
-        if dtype is None:
-            return self.student.extract_feat(inputs)
-        with torch.autocast(device_type=inputs.device.type, dtype=dtype):
-            feats = self.student.extract_feat(inputs.contiguous(memory_format=torch.channels_last))
-        return tuple(f.float().contiguous() for f in feats)
+        with torch.autocast(device_type=device.type, dtype=dtype):
+            yield extract_feat
 
     def _student_losses(self, inputs: Tensor, data_samples: SampleList, index: Tensor,
                         teacher_out: Dict[str, Any]) -> Dict[str, Any]:
@@ -628,6 +637,44 @@ class DLDDistiller(BaseModel):
                                            rescale_gt=False)
             outputs.extend(_flatten(self.student._forward(scaled, samples)))
         return tuple(outputs)
+
+
+class _FeatureExtractor(nn.Module):
+    """``detector.extract_feat`` as a module's ``forward``, for ``torch.func.functional_call``.
+
+    Built per step and never registered as a submodule of the distiller (the detector would
+    appear twice in its ``state_dict``).
+    """
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        return self.detector.extract_feat(inputs)
+
+
+def _low_precision_conv_weights(extractor: _FeatureExtractor,
+                                dtype: torch.dtype) -> Dict[str, Tensor]:
+    """``dtype`` copies of the backbone's and neck's conv weights (and biases), 4-D ones in
+    channels-last layout, keyed for ``functional_call(extractor, ...)``. Norm layers keep
+    their float32 parameters (mixed-precision BatchNorm)."""
+    weights = {}
+    detector = extractor.detector
+    for part in ('backbone', 'neck'):
+        module = getattr(detector, part, None)
+        if module is None:
+            continue
+        for name, conv in module.named_modules():
+            if not isinstance(conv, nn.modules.conv._ConvNd):
+                continue
+            prefix = f'detector.{part}.{name}.' if name else f'detector.{part}.'
+            weights[prefix + 'weight'] = conv.weight.detach().to(
+                dtype, memory_format=torch.channels_last
+                if conv.weight.dim() == 4 else torch.preserve_format)
+            if conv.bias is not None:
+                weights[prefix + 'bias'] = conv.bias.detach().to(dtype)
+    return weights
 
 
 def _autocast_dtype(name: Optional[str], device: torch.device) -> Optional[torch.dtype]:
