@@ -1,6 +1,7 @@
 """The paper's comparison on the synthetic benchmark; writes docs/results.md.
 
     python tools/reproduce.py                  # --budget full: GPU recommended (see the docs)
+    python tools/reproduce.py --budget demo    # the demo's data and schedule (CPU, ~35 min)
     python tools/reproduce.py --budget tiny    # every model on 2 images: checks the pipeline
 
 Vanilla multi-scale at several S-N, SKD-only, DRS-only (gamma 0.1, 0.3) and DLD (gamma 0.1,
@@ -23,6 +24,12 @@ BUDGETS = dict(
     full=dict(teacher='configs/demo/spotter_r18w32_reproduce.py',
               student='configs/demo/dld_r18w32_reproduce.py',
               work_dir='work_dirs/reproduce', cost_images=50, fps_images=50,
+              vanilla_scales=VANILLA_SCALES),
+    # The `make demo` teacher and students (easier text, 2,500 + 100 iterations); a teacher
+    # already trained by `make demo` is reused when copied to work_dirs/reproduce_demo/teacher.
+    demo=dict(teacher='configs/demo/spotter_r18w32_demo.py',
+              student='configs/demo/dld_r18w32_demo.py',
+              work_dir='work_dirs/reproduce_demo', cost_images=10, fps_images=20,
               vanilla_scales=VANILLA_SCALES),
     tiny=dict(teacher='configs/demo/spotter_r18w32_demo_tiny.py',
               student='configs/demo/dld_r18w32_demo_tiny.py',

@@ -283,10 +283,14 @@ BUDGET_NOTES = {
              'counts them on one image, the first one a freshly built DLD model sees, whose '
              'step also measures the per-scale costs (every scale and the teacher). Run '
              '`--budget full` (GPU recommended) for numbers.'),
+    'demo': ('**Demo budget**: the teacher of `make demo` (2,500 iterations of batch 2 from '
+             'random weights, on the demo\'s easier text: 50 lower-case words, mostly '
+             'horizontal, `docs/synthetic_data.md`) and each student distilled from it for '
+             '100 iterations, as in the demo; 50 test images. A CPU-sized run: the students '
+             'see 200 images, so the DRS has had little training (see the scale histogram).'),
     'full': ('Full budget: the teacher trained for 6,000 iterations (batch 4) and each '
-             'of the five students for 2,000 on 3,000 synthetic training images; 200 test '
-             'images. GPU recommended: on the 2-core CPU of this project a teacher iteration '
-             'of batch 2 was measured at 4-30 s and a DLD iteration at 23-36 s (depending on '
-             'the other jobs sharing the machine), which puts the full budget at several days '
-             'of CPU time.'),
+             'of the five students for 2,000 on 3,000 synthetic training images of the '
+             'benchmark\'s own text; 200 test images. GPU recommended: it has not been run on '
+             'the project\'s 2-core CPU, where it takes many hours (a batch-2 iteration of '
+             'the smaller demo teacher takes about 0.5 s there).'),
 }
