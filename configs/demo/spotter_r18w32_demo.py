@@ -54,23 +54,10 @@ model = dict(
     train_cfg=dict(rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rcnn=dict(rec_on_gt=True)))
 
-demo_train_pipeline = [
-    dict(type='mmocr.LoadImageFromFile', color_type='color_ignore_orientation',
-         ignore_empty=True),
-    dict(type='mmocr.LoadOCRAnnotations', with_polygon=True, with_bbox=True, with_label=True,
-         with_text=True),
-    dict(type='FilterSpottingInstances', dictionary=dict(type='mmocr.Dictionary'),
-         max_seq_len=32),
-    dict(type='RandomResize', scale=(1280, 320), ratio_range=(0.8, 1.0), keep_ratio=True,
-         resize_type='mmocr.Resize'),
-    dict(type='PolygonsToMasks'),
-    dict(type='PackSpottingInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
 train_dataloader = dict(
     batch_size=2,
     dataset=dict(data_root=demo_data_root, synth_cfg=demo_synth_cfg,
-                 pipeline=demo_train_pipeline))
+                 pipeline={{_base_.synthetic_light_train_pipeline}}))
 test_dataloader = dict(dataset=dict(data_root=demo_data_root, synth_cfg=demo_synth_cfg))
 test_evaluator = dict(
     type='E2ESpottingMetric',

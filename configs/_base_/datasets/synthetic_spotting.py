@@ -7,7 +7,7 @@
 synthetic_data_root = 'data/synthetic'
 synthetic_synth_cfg = dict(num_train=200, num_test=50, img_size=480, seed=0)
 
-synthetic_train_pipeline = [
+synthetic_load_steps = [
     # A corrupt or missing image is skipped with a warning naming the file (another sample is
     # drawn); the test pipeline raises instead.
     dict(type='mmocr.LoadImageFromFile', color_type='color_ignore_orientation',
@@ -18,6 +18,13 @@ synthetic_train_pipeline = [
     # dictionary and max_seq_len are those of model.roi_head.rec_head.
     dict(type='FilterSpottingInstances', dictionary=dict(type='mmocr.Dictionary'),
          max_seq_len=32),
+]
+synthetic_pack_steps = [
+    dict(type='PolygonsToMasks'),
+    dict(type='PackSpottingInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+synthetic_train_pipeline = synthetic_load_steps + [
     dict(type='RandomApply', prob=0.5,
          transforms=[dict(type='mmocr.RandomCrop', min_side_ratio=0.6)]),
     dict(type='RandomResize', scale=(1280, 320), ratio_range=(0.6, 1.0), keep_ratio=True,
@@ -25,10 +32,13 @@ synthetic_train_pipeline = [
     dict(type='mmocr.RandomRotate', max_angle=10, use_canvas=True, pad_with_fixed_color=True),
     dict(type='PhotoMetricDistortion', brightness_delta=32, contrast_range=(0.5, 1.5),
          saturation_range=(0.5, 1.5), hue_delta=18),
-    dict(type='PolygonsToMasks'),
-    dict(type='PackSpottingInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
+] + synthetic_pack_steps
+# Scale jitter only: the demo's from-scratch teacher learns to read sooner without the random
+# crop, rotation and photometric distortion (configs/demo/spotter_r18w32_demo.py).
+synthetic_light_train_pipeline = synthetic_load_steps + [
+    dict(type='RandomResize', scale=(1280, 320), ratio_range=(0.8, 1.0), keep_ratio=True,
+         resize_type='mmocr.Resize'),
+] + synthetic_pack_steps
 
 # Annotations are loaded after Resize, so GT polygons stay in the original image's frame.
 synthetic_test_pipeline = [
