@@ -45,25 +45,6 @@ def test_build_and_shapes():
     assert big(feats, rois).shape == (3, 3, 16, 64)
 
 
-@pytest.mark.parametrize('grid,output', [((16, 64), (8, 32)), ((24, 64), (8, 32))])
-def test_grid_to_output_resize_is_bilinear(grid, output):
-    # The masked grid reaches the output size by a bilinear resize; at exactly half the size
-    # it is computed as a 2 x 2 mean, which must give the same numbers.
-    torch.manual_seed(0)
-    extractor = make_extractor(
-        roi_layer=dict(type='RoIAlign', output_size=grid, sampling_ratio=0, aligned=True),
-        output_size=output)
-    feats = (torch.randn(1, 3, 32, 32), )
-    rois = torch.tensor([[0, 8., 8., 72., 40.], [0, 20., 4., 120., 30.]])
-    masks = torch.rand(2, 28, 28)
-    grid_out = make_extractor(
-        roi_layer=dict(type='RoIAlign', output_size=grid, sampling_ratio=0, aligned=True),
-        output_size=grid)(feats, rois, masks)
-    expected = torch.nn.functional.interpolate(grid_out, size=output, mode='bilinear',
-                                               align_corners=False)
-    torch.testing.assert_close(extractor(feats, rois, masks), expected)
-
-
 def test_constant_feature_without_mask_is_kept():
     extractor = make_extractor()
     out = extractor(const_feats(2.0), torch.tensor([[0, 10., 20., 90., 44.]]))

@@ -137,7 +137,10 @@ class RoIMaskingExtractor(BaseRoIExtractor):
                 pooled = pooled * masks
             if is_vertical:
                 pooled = torch.rot90(pooled, k=1, dims=(2, 3))
-            out[inds] = _resize_grid(pooled, out_h, out_w)
+            if tuple(pooled.shape[-2:]) != (out_h, out_w):
+                pooled = F.interpolate(
+                    pooled, size=(out_h, out_w), mode='bilinear', align_corners=False)
+            out[inds] = pooled
         return out
 
     def _valid_rois(self, rois: Tensor, feat: Tensor) -> Tensor:
@@ -161,22 +164,6 @@ class RoIMaskingExtractor(BaseRoIExtractor):
         # NaN compares False everywhere, so `finite` must gate the geometric tests.
         return (finite & (x2 > x1) & (y2 > y1) & (x2 > 0) & (y2 > 0) & (x1 < img_w)
                 & (y1 < img_h))
-
-
-def _resize_grid(grid: Tensor, out_h: int, out_w: int) -> Tensor:
-    """Bilinear resize (``align_corners=False``) of the masked grid to ``(out_h, out_w)``.
-
-    At exactly half the size (the default 16 x 64 grid for 8 x 32 outputs), the bilinear resize
-    is the mean of each 2 x 2 cell, which ``avg_pool2d`` computes directly: PyTorch's CPU
-    bilinear kernel copies its input into another memory layout first, and that copy cost more
-    than the resize on the ``k x N`` crops of DLD's no-grad passes.
-    """
-    height, width = grid.shape[-2:]
-    if (height, width) == (out_h, out_w):
-        return grid
-    if (height, width) == (2 * out_h, 2 * out_w):
-        return F.avg_pool2d(grid, 2)
-    return F.interpolate(grid, size=(out_h, out_w), mode='bilinear', align_corners=False)
 
 
 def _pair(size, key: str) -> Tuple[int, int]:
