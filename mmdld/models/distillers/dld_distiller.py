@@ -660,20 +660,14 @@ def _low_precision_conv_weights(extractor: _FeatureExtractor,
     channels-last layout, keyed for ``functional_call(extractor, ...)``. Norm layers keep
     their float32 parameters (mixed-precision BatchNorm)."""
     weights = {}
-    detector = extractor.detector
-    for part in ('backbone', 'neck'):
-        module = getattr(detector, part, None)
-        if module is None:
+    for name, conv in extractor.named_modules():
+        if not (isinstance(conv, nn.modules.conv._ConvNd)
+                and name.startswith(('detector.backbone.', 'detector.neck.'))):
             continue
-        for name, conv in module.named_modules():
-            if not isinstance(conv, nn.modules.conv._ConvNd):
-                continue
-            prefix = f'detector.{part}.{name}.' if name else f'detector.{part}.'
-            weights[prefix + 'weight'] = conv.weight.detach().to(
-                dtype, memory_format=torch.channels_last
-                if conv.weight.dim() == 4 else torch.preserve_format)
-            if conv.bias is not None:
-                weights[prefix + 'bias'] = conv.bias.detach().to(dtype)
+        layout = torch.channels_last if conv.weight.dim() == 4 else torch.preserve_format
+        weights[f'{name}.weight'] = conv.weight.detach().to(dtype, memory_format=layout)
+        if conv.bias is not None:
+            weights[f'{name}.bias'] = conv.bias.detach().to(dtype)
     return weights
 
 
