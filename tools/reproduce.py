@@ -1,7 +1,7 @@
 """The paper's comparison on the synthetic benchmark; writes docs/results.md.
 
     python tools/reproduce.py                  # --budget full: GPU recommended (see the docs)
-    python tools/reproduce.py --budget demo    # the demo's data and schedule (CPU, ~35 min)
+    python tools/reproduce.py --budget demo    # the demo's data and schedule (CPU, ~30 min: 19 of them the teacher)
     python tools/reproduce.py --budget tiny    # every model on 2 images: checks the pipeline
 
 Vanilla multi-scale at several S-N, SKD-only, DRS-only (gamma 0.1, 0.3) and DLD (gamma 0.1,

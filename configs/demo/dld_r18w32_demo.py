@@ -4,7 +4,7 @@
 # candidates {0.8, ..., 0.3} (paper §3.3-3.5, §4.1 defaults; DESIGN.md §4).
 #
 #   python tools/train.py configs/demo/dld_r18w32_demo.py \
-#       --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/iter_2100.pth
+#       --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/iter_2500.pth
 #
 # `tools/run_demo.py` passes the teacher checkpoint it has just trained. The student starts
 # from the teacher's weights (paper §4.1), so a short schedule is enough here.

@@ -1,7 +1,7 @@
 """Inference speed: teacher at full resolution vs DLD student, same images, several sizes.
 
     python tools/analysis_tools/benchmark_inference.py \\
-        configs/demo/spotter_r18w32_demo.py work_dirs/demo/teacher/iter_2100.pth \\
+        configs/demo/spotter_r18w32_demo.py work_dirs/demo/teacher/iter_2500.pth \\
         configs/demo/dld_r18w32_demo.py work_dirs/demo/student/iter_100.pth \\
         --sizes 320 480 640 --num-images 16 --batch-size 4 \\
         --out work_dirs/demo/speed.json --update-doc docs/benchmarks.md
