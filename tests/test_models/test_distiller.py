@@ -264,9 +264,15 @@ def test_gradient_routing(dld):
 
 def test_k_scale_passes_are_batched(dld):
     dld.train()
+    torch.manual_seed(3)
+    data = preprocess(dld, three_images(), True)
+    dld(**data, mode='loss')  # builds the folded copy that the k passes run
     shapes = []
+    scale_pass_shapes = []
     handle = dld.student.backbone.register_forward_hook(
         lambda m, args, out: shapes.append(tuple(args[0].shape)))
+    k_handle = dld._folded_features.copy.backbone.register_forward_hook(
+        lambda m, args, out: scale_pass_shapes.append(tuple(args[0].shape)))
     teacher_calls = []
     t_handle = dld.teacher.backbone.register_forward_hook(
         lambda m, args, out: teacher_calls.append(tuple(args[0].shape)))
@@ -285,14 +291,17 @@ def test_k_scale_passes_are_batched(dld):
         dld(**data, mode='loss')
     finally:
         handle.remove()
+        k_handle.remove()
         t_handle.remove()
         del dld.selector.sample
     num_imgs = data['inputs'].size(0)
-    # k passes of the whole batch, then one pass per distinct chosen scale (not k * B).
+    # k no-grad passes of the whole batch (on the folded copy), then one student pass per
+    # distinct chosen scale (not k * B).
     assert len(chosen) == num_imgs
-    assert len(shapes) == len(SCALES) + len(set(chosen))
-    assert all(s[0] == num_imgs for s in shapes[:len(SCALES)])
-    assert sum(s[0] for s in shapes[len(SCALES):]) == num_imgs
+    assert len(scale_pass_shapes) == len(SCALES)
+    assert all(s[0] == num_imgs for s in scale_pass_shapes)
+    assert len(shapes) == len(set(chosen))
+    assert sum(s[0] for s in shapes) == num_imgs
     assert teacher_calls == [tuple(data['inputs'].shape)]
 
 
@@ -340,19 +349,27 @@ def test_low_precision_scale_passes_stay_close_to_full_precision():
         distiller(scale_pass_dtype='bf16')
 
 
-def test_low_precision_scale_passes_cast_each_weight_once():
-    # All k passes share one autocast context, whose cache keeps the bfloat16 copy of every
-    # weight: the stem's 7 x 7 weight is cast once per step, not once per scale.
+def test_low_precision_scale_passes_write_each_weight_once():
+    # The k passes run a BatchNorm-folded bfloat16 copy of the backbone and neck: the stem's
+    # weight is written into it once per step (refresh) and never cast by autocast, and no
+    # BatchNorm runs.
     model = distiller(scale_pass_dtype='bfloat16')
     model.train()
     data = preprocess(model, three_images(), True)
     targets = torch.full((4, 3), 1, dtype=torch.long)
     stem_shape = list(model.student.backbone.conv1.weight.shape)
+    model._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
     with torch.profiler.profile(record_shapes=True) as prof:
         model._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
-    casts = [e for e in prof.events()
-             if e.name == 'aten::_to_copy' and e.input_shapes and e.input_shapes[0] == stem_shape]
-    assert len(SCALES) > 1 and len(casts) == 1
+    events = [e for e in prof.events() if e.input_shapes and e.input_shapes[0] == stem_shape]
+    assert len([e for e in events if e.name == 'aten::_to_copy']) == 0
+    assert len([e for e in events if e.name == 'aten::copy_']) == 1
+    num_imgs = data['inputs'].size(0)
+    norms = [e.input_shapes[0] for e in prof.events() if e.name == 'aten::native_batch_norm']
+    # Only the recognition encoder's norms run (on the k x N crops), none on the images.
+    assert norms and all(shape[0] == len(SCALES) * targets.size(0) for shape in norms)
+    assert len(SCALES) * targets.size(0) != num_imgs
+    assert model._folded_features.copy.backbone.conv1.weight.dtype == torch.bfloat16
 
 
 def test_skd_only_mode_equals_student_losses_plus_hand_computed_skd():
@@ -688,3 +705,32 @@ def test_student_with_aux_ctc_trains_it():
     assert plain.student.roi_head.rec_head.aux_ctc_fc is None
     assert torch.equal(plain.student.roi_head.rec_head.lstm.weight_ih_l0,
                        plain.teacher.roi_head.rec_head.lstm.weight_ih_l0)
+
+
+def test_folded_copy_of_the_scale_passes_is_not_part_of_the_model(dld):
+    dld.train()
+    keys = set(dld.state_dict())
+    num_params = len(list(dld.parameters()))
+    data = preprocess(dld, three_images(), True)
+    dld(**data, mode='loss')
+    assert '_folded_features' in dld.__dict__
+    assert set(dld.state_dict()) == keys
+    assert len(list(dld.parameters())) == num_params
+    assert all(not name.startswith('_folded') for name, _ in dld.named_modules())
+
+
+def test_scale_passes_of_a_spotter_with_its_own_extract_feat_use_its_modules():
+    model = distiller()
+    model.train()
+    data = preprocess(model, three_images(), True)
+    expected, targets = _scale_log_probs_one_by_one(model, data)
+
+    class OwnFeatures(type(model.student)):
+
+        def extract_feat(self, batch_inputs):
+            return super().extract_feat(batch_inputs)
+
+    model.student.__class__ = OwnFeatures
+    got = model._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
+    assert '_folded_features' not in model.__dict__
+    assert torch.allclose(got, expected, atol=1e-4)

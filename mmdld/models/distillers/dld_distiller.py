@@ -5,17 +5,18 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import torch
 import torch.nn as nn
+from mmdet.models.detectors import TwoStageDetector
 from mmdet.models.roi_heads import StandardRoIHead
 from mmdet.structures import SampleList
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor
-from torch.func import functional_call
 
 from mmdld.models.utils import resize_batch
 from mmdld.registry import MODELS
 from .grouping import group_by_index, instance_indices, merge_group_losses
 from .scale_costs import ScaleCosts, measure_costs
+from .scale_pass import FoldedFeatureExtractor
 from .teacher import TeacherCfg, build_teacher, describe_model_cfg
 
 ForwardResults = Union[Dict[str, Tensor], SampleList, Tuple[Tensor, ...]]
@@ -88,8 +89,9 @@ class DLDDistiller(BaseModel):
         teacher_beam_width (int): Beam width of the teacher's search for L_seq (>= K).
         scale_pass_dtype (str, optional): Run the backbone and neck, and the recognition
             encoder (convs + BiLSTM) of the ``k`` no-grad student passes (step 3) in this
-            dtype: one ``torch.autocast`` context for all ``k`` passes, the backbone and neck
-            on channels-last inputs with their conv weights cast once per step.
+            dtype: one ``torch.autocast`` context for all ``k`` passes; the backbone and neck
+            run as a BatchNorm-folded copy whose conv weights are written in this dtype once
+            per step (``FoldedFeatureExtractor``, also used in full precision).
             ``'bfloat16'`` (CPUs with AVX512-BF16/AMX, Ampere+ GPUs), ``'float16'`` (GPUs), or
             ``'auto'`` (bfloat16 where the device supports it, else float16 on GPUs and full
             precision on other CPUs). These passes are the bulk of DLD's extra cost and only
@@ -197,10 +199,12 @@ class DLDDistiller(BaseModel):
     @staticmethod
     def _check_spotter(model: nn.Module, what: str) -> None:
         roi_head = getattr(model, 'roi_head', None)
-        if not isinstance(roi_head, StandardRoIHead) or not hasattr(roi_head, 'rec_forward_gt'):
+        if not isinstance(roi_head, StandardRoIHead) or not all(
+                hasattr(roi_head, m) for m in ('rec_forward_gt', 'rec_gt_roi_feats')):
             raise TypeError(f'DLDDistiller: {what} must be a two-stage spotter whose RoI head is '
                             f'a StandardRoIHead with a recognition branch (`rec_forward_gt`, '
-                            f'e.g. SpottingRoIHead); got {type(roi_head).__name__}')
+                            f'`rec_gt_roi_feats`, e.g. SpottingRoIHead); got '
+                            f'{type(roi_head).__name__}')
 
     def _check_same_dictionary(self) -> None:
         student_rec = self.student.roi_head.rec_head
@@ -432,13 +436,14 @@ class DLDDistiller(BaseModel):
                                  targets: Tensor) -> Tensor:
         """Step 3: the student's teacher-forced distributions at every scale, ``[k, N, L, C]``.
 
-        One backbone + neck pass of the whole batch per scale (``k`` calls, not ``k * B``).
-        The recognition branch then reads all ``k * N`` GT instances in one call: the ``k``
-        feature maps are zero-padded to a common size and stacked as ``k * B`` images (RoIAlign
-        samples inside the boxes, so the padding does not change the crops), and the decoders
-        run as one batch of ``k * N`` sequences. The student is in eval mode here, so the DRS
-        learns from what the student would read at test time, and these passes leave its
-        BatchNorm statistics alone.
+        One backbone + neck pass of the whole batch per scale (``k`` calls, not ``k * B``),
+        then the GT crops of that scale (``RoI-Masking``); the recognition encoder and the
+        teacher-forced decoder run once, on all ``k * N`` crops. Cropping scale by scale keeps
+        each RoIAlign buffer ``k`` times smaller than one crop of all ``k * N`` instances from
+        padded, stacked feature maps: on CPU, those large fresh buffers cost more in page
+        faults than in arithmetic. The student is in eval mode here, so the DRS learns from
+        what the student would read at test time, and these passes leave its BatchNorm
+        statistics alone.
         """
         student = self.student
         roi_head = student.roi_head
@@ -448,16 +453,15 @@ class DLDDistiller(BaseModel):
             # Only the levels that the recognition branch crops from are kept.
             num_levels = getattr(roi_head.rec_roi_extractor, 'num_inputs', None)
             with self._scale_pass_precision(inputs.device, num_levels) as extract_feat:
-                feats, gts = [], []
+                roi_feats = []
                 for scale in self.scales:
                     scaled, samples = self._resize(inputs, data_samples, scale)
-                    feats.append(extract_feat(scaled))
-                    gts.extend(s.gt_instances for s in samples)
-                stacked = tuple(
-                    _pad_cat([f[level] for f in feats]) for level in range(len(feats[0])))
+                    feats, _ = roi_head.rec_gt_roi_feats(extract_feat(scaled),
+                                                         [s.gt_instances for s in samples])
+                    roi_feats.append(feats)
                 # The recognition encoder on k x N crops (six 3 x 3 convs per crop) costs
                 # as much as the k backbone passes, so it runs in low precision too.
-                context = roi_head.rec_forward_gt(stacked, gts)['context'].float()
+                context = roi_head.rec_head.extract_context(torch.cat(roi_feats)).float()
             # The teacher-forced decoder runs on the float32 F_con, outside autocast, so the
             # distributions of L_acc are normalised in full precision.
             k, (num, length) = len(self.scales), targets.shape
@@ -470,31 +474,37 @@ class DLDDistiller(BaseModel):
     @contextlib.contextmanager
     def _scale_pass_precision(self, device: torch.device,
                               num_levels: Optional[int] = None) -> Iterator[Callable]:
-        """One low-precision context for all ``k`` no-grad passes (``scale_pass_dtype``).
+        """One context for all ``k`` no-grad passes, in ``scale_pass_dtype``.
 
-        Yields the backbone + neck function of the passes. In low precision, everything runs
-        under a single ``torch.autocast``, whose cache casts each recognition weight once per
-        step rather than once per scale, and the backbone and neck run on channels-last
-        inputs (oneDNN's fast layout) with their conv weights cast once, up front, to the
-        low dtype in channels-last layout: autocast would otherwise re-layout every weight
-        at every call, which on CPU cost a third of the passes. Their features come back in
-        float32, as RoIAlign kernels take float32. The function returns the first
-        ``num_levels`` feature levels (all when None).
+        Yields the backbone + neck function of the passes (first ``num_levels`` levels, all
+        when None; float32 maps): a ``FoldedFeatureExtractor``, a copy of the student's
+        backbone and neck with BatchNorm folded into the convs (the passes run in eval mode)
+        and the conv weights in the passes' dtype and channels-last layout, refreshed in
+        place once per step. In low precision everything runs under a single
+        ``torch.autocast``, whose cache casts each recognition weight once per step rather
+        than once per scale. Autocast on the student's own modules would re-cast and
+        re-layout every backbone weight at every call and still run every BatchNorm: a third
+        of the passes on CPU.
         """
         dtype = _autocast_dtype(self.scale_pass_dtype, device)
-        if dtype is None:
-            yield lambda inputs: self.student.extract_feat(inputs)[:num_levels]
-            return
-        extractor = _FeatureExtractor(self.student)
-        weights = _low_precision_conv_weights(extractor, dtype)
-
-        def extract_feat(inputs: Tensor) -> Tuple[Tensor, ...]:
-            feats = functional_call(
-                extractor, weights, (inputs.contiguous(memory_format=torch.channels_last), ))
-            return tuple(f.float().contiguous() for f in feats[:num_levels])
-
-        with torch.autocast(device_type=device.type, dtype=dtype):
-            yield extract_feat
+        precision = contextlib.nullcontext() if dtype is None else torch.autocast(
+            device_type=device.type, dtype=dtype)
+        with precision:
+            if type(self.student).extract_feat is not TwoStageDetector.extract_feat:
+                # A spotter with its own `extract_feat` runs its own modules.
+                yield lambda inputs: self.student.extract_feat(inputs)[:num_levels]
+                return
+            dtype = dtype or torch.float32
+            extractor = self.__dict__.get('_folded_features')
+            if extractor is None or not extractor.is_current(self.student, dtype) or \
+                    extractor.num_levels != num_levels:
+                # Its float32 self-check runs outside autocast.
+                with torch.autocast(device_type=device.type, enabled=False):
+                    extractor = FoldedFeatureExtractor(self.student, dtype, num_levels)
+                # A plain attribute, not a submodule: not in checkpoints, DDP or parameters.
+                self.__dict__['_folded_features'] = extractor
+            extractor.refresh()
+            yield extractor
 
     def _student_losses(self, inputs: Tensor, data_samples: SampleList, index: Tensor,
                         teacher_out: Dict[str, Any]) -> Dict[str, Any]:
@@ -639,38 +649,6 @@ class DLDDistiller(BaseModel):
         return tuple(outputs)
 
 
-class _FeatureExtractor(nn.Module):
-    """``detector.extract_feat`` as a module's ``forward``, for ``torch.func.functional_call``.
-
-    Built per step and never registered as a submodule of the distiller (the detector would
-    appear twice in its ``state_dict``).
-    """
-
-    def __init__(self, detector: nn.Module) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        return self.detector.extract_feat(inputs)
-
-
-def _low_precision_conv_weights(extractor: _FeatureExtractor,
-                                dtype: torch.dtype) -> Dict[str, Tensor]:
-    """``dtype`` copies of the backbone's and neck's conv weights (and biases), 4-D ones in
-    channels-last layout, keyed for ``functional_call(extractor, ...)``. Norm layers keep
-    their float32 parameters (mixed-precision BatchNorm)."""
-    weights = {}
-    for name, conv in extractor.named_modules():
-        if not (isinstance(conv, nn.modules.conv._ConvNd)
-                and name.startswith(('detector.backbone.', 'detector.neck.'))):
-            continue
-        layout = torch.channels_last if conv.weight.dim() == 4 else torch.preserve_format
-        weights[f'{name}.weight'] = conv.weight.detach().to(dtype, memory_format=layout)
-        if conv.bias is not None:
-            weights[f'{name}.bias'] = conv.bias.detach().to(dtype)
-    return weights
-
-
 def _autocast_dtype(name: Optional[str], device: torch.device) -> Optional[torch.dtype]:
     """The autocast dtype for ``scale_pass_dtype`` on ``device`` (None: full precision)."""
     if name is None:
@@ -687,18 +665,6 @@ def _autocast_dtype(name: Optional[str], device: torch.device) -> Optional[torch
             supported = False
         return torch.bfloat16 if supported else None
     return None
-
-
-def _pad_cat(maps: Sequence[Tensor]) -> Tensor:
-    """Concatenates ``[B_i, C, H_i, W_i]`` maps along the batch, zero-padded bottom/right."""
-    height = max(m.size(2) for m in maps)
-    width = max(m.size(3) for m in maps)
-    out = maps[0].new_zeros(sum(m.size(0) for m in maps), maps[0].size(1), height, width)
-    start = 0
-    for m in maps:
-        out[start:start + m.size(0), :, :m.size(2), :m.size(3)] = m
-        start += m.size(0)
-    return out
 
 
 def _flatten(obj: Any) -> List[Tensor]:

@@ -129,12 +129,23 @@ class RoIMaskingExtractor(BaseRoIExtractor):
             if inds.numel() == 0:
                 continue
             pooled = layers[0](feat, rois[inds])
+            if pooled.device.type == 'cpu':
+                # PyTorch's CPU bilinear resize first copies an NCHW map to channels-last,
+                # which cost more than the resize itself; on a channels-last map (which the
+                # mask product below keeps) it skips that copy. Results and gradients are
+                # bit-identical.
+                pooled = pooled.contiguous(memory_format=torch.channels_last)
             if roi_masks is not None:
                 masks = roi_masks[inds].to(pooled.dtype)
                 masks = F.interpolate(
                     masks[:, None], size=pooled.shape[-2:], mode='bilinear',
                     align_corners=False)
-                pooled = pooled * masks
+                if pooled.requires_grad or masks.requires_grad:
+                    pooled = pooled * masks
+                else:
+                    # No autograd graph (inference, the DLD scale passes): in place, pooled
+                    # is this call's own buffer.
+                    pooled.mul_(masks)
             if is_vertical:
                 pooled = torch.rot90(pooled, k=1, dims=(2, 3))
             if tuple(pooled.shape[-2:]) != (out_h, out_w):

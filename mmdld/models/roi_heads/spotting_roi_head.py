@@ -144,7 +144,7 @@ class SpottingRoIHead(StandardRoIHead):
             instances are the images' GT instances concatenated in order.
         """
         device = x[0].device
-        rois, roi_masks, num_per_img = self._gt_rois_and_masks(batch_gt_instances, device)
+        roi_feats, num_per_img = self.rec_gt_roi_feats(x, batch_gt_instances)
         texts = []
         for i, (gt, n) in enumerate(zip(batch_gt_instances, num_per_img)):
             if n > 0 and 'texts' not in gt:
@@ -153,11 +153,26 @@ class SpottingRoIHead(StandardRoIHead):
                     'trained on transcriptions (LoadOCRAnnotations(with_text=True) + '
                     'PackSpottingInputs)')
             texts.extend(gt.texts if n > 0 else [])
-        roi_feats = self.rec_roi_extractor(self._rec_feats(x), rois, roi_masks)
         context = self.rec_head.extract_context(roi_feats)
         targets, valid = self.rec_head.encode_texts(texts)
         return dict(roi_feats=roi_feats, context=context, targets=targets.to(device),
                     valid=valid.to(device), num_per_img=num_per_img)
+
+    def rec_gt_roi_feats(self, x: Tuple[Tensor], batch_gt_instances: Sequence[InstanceData]
+                         ) -> Tuple[Tensor, List[int]]:
+        """``F_roi`` of the GT instances (RoI-Masking with GT boxes and masks).
+
+        Args:
+            x (tuple[Tensor]): FPN features of the batch (at least the recognition levels).
+            batch_gt_instances (list[InstanceData]): Per image, ``bboxes`` and ``masks`` or
+                ``polygons``, in the frame of ``x``'s input.
+
+        Returns:
+            tuple: ``roi_feats`` (N, C, Hr, Wr), the images' instances in order, and the
+            number of instances per image.
+        """
+        rois, roi_masks, num_per_img = self._gt_rois_and_masks(batch_gt_instances, x[0].device)
+        return self.rec_roi_extractor(self._rec_feats(x), rois, roi_masks), num_per_img
 
     def rec_loss(self, x: Tuple[Tensor], batch_gt_instances: Sequence[InstanceData]) -> dict:
         """Recognition loss on the GT instances (``loss_rec``), plus their jittered copies
