@@ -14,7 +14,7 @@ def test_reproduce_tiny_end_to_end(tmp_path):
     out = tmp_path / 'docs' / 'results.md'
     (tmp_path / 'docs').mkdir()
     cmd = [sys.executable, osp.join(REPO, 'tools', 'reproduce.py'), '--budget', 'tiny',
-           '--work-dir', str(tmp_path / 'work'), '--out', str(out)]
+           '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--student-iters', '3']
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=5400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -32,6 +32,11 @@ def test_reproduce_tiny_end_to_end(tmp_path):
                                        'DLD (gamma 0.1)', 'DLD (gamma 0.3)'}
     for hist in data['histograms'].values():
         assert sum(hist.values()) == 2
+    # --student-iters: every student trained 3 iterations, and the page says so.
+    for key in ('skd_only_s_x_0.5', 'dld_gamma_0.1'):
+        assert osp.isfile(tmp_path / 'work' / key / 'iter_3.pth')
+    assert '--budget tiny --student-iters 3' in text
+    assert '**Students: 3 iterations each**' in text
     for png in ('results_e2e_vs_gflops.png', 'results_scales.png'):
         assert (tmp_path / 'docs' / png).read_bytes()[:4] == b'\x89PNG'
     assert '**Tiny budget: a smoke run, not a result.**' in text

@@ -3,6 +3,8 @@
     python tools/reproduce.py                  # --budget full: GPU recommended (see the docs)
     python tools/reproduce.py --budget demo    # the demo's data and schedule (CPU, ~30 min: 19 of them the teacher)
     python tools/reproduce.py --budget tiny    # every model on 2 images: checks the pipeline
+    python tools/reproduce.py --budget demo --student-iters 600 \
+        --work-dir work_dirs/reproduce_demo_students600   # the demo's teacher, longer students
 
 Vanilla multi-scale at several S-N, SKD-only, DRS-only (gamma 0.1, 0.3) and DLD (gamma 0.1,
 0.3), all from one teacher; the results page has the table, the plot of E2E hmean against
@@ -48,6 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f'distilled models to run (default all: {list(VARIANTS)})')
     parser.add_argument('--cost-images', type=int, help='test images for the FLOPs count')
     parser.add_argument('--fps-images', type=int, help='test images timed (0: skip)')
+    parser.add_argument('--student-iters', type=int,
+                        help='train every student this many iterations (default: the '
+                        "budget's student config); the learning-rate steps and the Gumbel "
+                        'temperature decay are stretched to match')
     return parser.parse_args(argv)
 
 
@@ -59,7 +65,8 @@ def main(argv=None) -> int:
             budget[key] = getattr(args, key)
     out = osp.abspath(args.out)
     os.chdir(REPO)
-    run_reproduction(args.budget, out_md=out, variants=args.variants, **budget)
+    run_reproduction(args.budget, out_md=out, variants=args.variants,
+                     student_iters=args.student_iters, **budget)
     return 0
 
 

@@ -9,8 +9,9 @@ Models, all from one teacher:
 * DLD (gamma 0.1, 0.3): DRS + SKD.
 
 Outputs: ``<out_md>`` (default ``docs/results.md``) with the table, the plot of E2E hmean
-against GFLOPs per image (``results_e2e_vs_gflops.png``: the Vanilla curve and the DLD / SKD /
-DRS points) and the histogram of the scales the DLD students chose (``results_scales.png``).
+against GFLOPs per image (``<page>_e2e_vs_gflops.png``, e.g. ``results_e2e_vs_gflops.png``: the
+Vanilla curve and the DLD / SKD / DRS points) and the histogram of the scales the DLD students
+chose (``<page>_scales.png``).
 """
 import os
 import os.path as osp
@@ -51,6 +52,47 @@ def slug(name: str) -> str:
     return out.strip('_')
 
 
+def student_schedule(student: str, iters: int) -> Dict[str, Any]:
+    """Config overrides that train ``student`` for ``iters`` iterations instead of its own.
+
+    The student's iteration-based schedule is stretched by ``iters / max_iters``: the
+    learning-rate steps (``milestones`` of the schedulers that end with the run), the interval
+    of an iteration-based ``GumbelTemperatureHook`` (so tau still decays as over the paper's
+    50 epochs) and the checkpoint interval; warm-ups keep their length.
+
+    Args:
+        student (str): Student config with an ``IterBasedTrainLoop``.
+        iters (int): The new number of iterations.
+
+    Returns:
+        dict: Options for ``Config.merge_from_dict``.
+    """
+    cfg = Config.fromfile(student)
+    old = cfg.train_cfg.get('max_iters')
+    if cfg.train_cfg.get('type') != 'IterBasedTrainLoop' or not old:
+        raise ValueError(f'{student}: `train_cfg` is not an IterBasedTrainLoop with '
+                         f'`max_iters`; cannot set the students\' iterations')
+    if iters < 1:
+        raise ValueError(f'the students\' iterations must be >= 1, got {iters}')
+    factor = iters / old
+    schedulers = []
+    for sched in cfg.get('param_scheduler', []) or []:
+        sched = dict(sched)
+        if sched.get('end') == old:
+            sched['end'] = iters
+            if 'milestones' in sched:
+                sched['milestones'] = [max(1, round(m * factor)) for m in sched['milestones']]
+        schedulers.append(sched)
+    hooks = []
+    for hook in cfg.get('custom_hooks', []) or []:
+        hook = dict(hook)
+        if hook.get('type') == 'GumbelTemperatureHook' and not hook.get('by_epoch', True):
+            hook['interval'] = max(1, round(hook.get('interval', 1) * factor))
+        hooks.append(hook)
+    return {'train_cfg.max_iters': iters, 'param_scheduler': schedulers,
+            'custom_hooks': hooks, 'default_hooks.checkpoint.interval': iters}
+
+
 def variant_config(student: str, options: Dict[str, Any], out_path: str) -> str:
     """Writes ``student`` with ``options`` merged in (MMEngine's ``merge_from_dict``)."""
     cfg = Config.fromfile(student)
@@ -69,6 +111,7 @@ def run_reproduction(budget: str,
                      fps_images: int,
                      vanilla_scales: Sequence[float] = VANILLA_SCALES,
                      variants: Optional[Sequence[str]] = None,
+                     student_iters: Optional[int] = None,
                      runner: Optional[StageRunner] = None) -> Dict[str, Any]:
     """Trains and evaluates every model of the comparison and writes the results page.
 
@@ -82,6 +125,8 @@ def run_reproduction(budget: str,
         fps_images (int): Test images timed for images/s (0: not measured).
         vanilla_scales (Sequence[float]): Scales of the Vanilla curve.
         variants (Sequence[str], optional): Names of :data:`VARIANTS` to run (all by default).
+        student_iters (int, optional): Train every student for this many iterations instead
+            of the student config's own (:func:`student_schedule`).
         runner (StageRunner, optional): Defaults to a new one titled ``reproduce``.
 
     Returns:
@@ -116,9 +161,11 @@ def run_reproduction(budget: str,
         rows.append(row_from(name, paths, scale=short / base, kind='vanilla', config=cfg))
 
     histograms: Dict[str, Dict[float, int]] = {}
+    schedule = {} if student_iters is None else student_schedule(student, student_iters)
     for name in names:
         key = slug(name)
-        cfg = variant_config(student, VARIANTS[name],
+        # The variant's own options last: SKD-only has no Gumbel hook whatever the schedule.
+        cfg = variant_config(student, {**schedule, **VARIANTS[name]},
                              osp.join(work_dir, 'configs', f'{key}.py'))
         ckpt = train(runner, key, cfg, osp.join(work_dir, key),
                      {'model.teacher_ckpt': teacher_ckpt})
@@ -131,13 +178,13 @@ def run_reproduction(budget: str,
         if with_drs:
             histograms[name] = scale_histogram(paths['predictions'])
 
-    plot_dir = osp.dirname(osp.abspath(out_md))
-    plots = dict(curve=osp.join(plot_dir, 'results_e2e_vs_gflops.png'),
-                 hist=osp.join(plot_dir, 'results_scales.png'))
+    # The plots are named after the page, so that several pages can share a folder.
+    stem = osp.splitext(osp.abspath(out_md))[0]
+    plots = dict(curve=f'{stem}_e2e_vs_gflops.png', hist=f'{stem}_scales.png')
     plot_curve(rows, plots['curve'])
     plot_histograms(histograms, plots['hist'])
     page = write_results_page(out_md, rows, histograms, plots, runner, budget, teacher,
-                              student)
+                              student, student_iters)
     runner.log(f'results written to {out_md}\n\n{format_table(rows)}\n')
     return dict(rows=rows, histograms=histograms, page=page, plots=plots)
 
@@ -229,9 +276,17 @@ def claim_check(rows: Sequence[Dict[str, Any]]) -> List[str]:
 
 def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
                        histograms: Dict[str, Dict[float, int]], plots: Dict[str, str],
-                       runner: StageRunner, budget: str, teacher: str, student: str) -> str:
+                       runner: StageRunner, budget: str, teacher: str, student: str,
+                       student_iters: Optional[int] = None) -> str:
     """The Markdown results page (table, claim check, plots, histogram, provenance)."""
     import json
+    command = f'python tools/reproduce.py --budget {budget}'
+    budget_note = BUDGET_NOTES.get(budget, '')
+    if student_iters is not None:
+        command += f' --student-iters {student_iters}'
+        budget_note += (f' **Students: {student_iters:,} iterations each** (`--student-iters`, '
+                        'learning-rate steps and temperature decay stretched to match), '
+                        'instead of the budget\'s own schedule.')
     rel = {k: osp.relpath(v, osp.dirname(osp.abspath(path))) for k, v in plots.items()}
     hist_lines = ['| model | ' + ' | '.join(
         f'{s:g}' for s in sorted({s for h in histograms.values() for s in h}, reverse=True))
@@ -242,11 +297,11 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
         hist_lines.append(f'| {name} | ' + ' | '.join(str(hist.get(s, 0)) for s in scales) + ' |')
     text = '\n\n'.join([
         '# Results on the synthetic benchmark',
-        f'Produced by `python tools/reproduce.py --budget {budget}` (teacher `{teacher}`, '
+        f'Produced by `{command}` (teacher `{teacher}`, '
         f'students derived from `{student}`); commit `{git_commit()}`; '
         f'{machine_description()}; {time.strftime("%Y-%m-%d %H:%M %Z")}; total wall time '
         f'{format_duration(runner.total_seconds)}.',
-        BUDGET_NOTES.get(budget, ''),
+        budget_note,
         '## Table',
         'Accuracies in % (hmean; Rec: accuracy with GT boxes); Scale relative to the '
         'teacher\'s base size (average for DRS models); GFLOPs per image of the whole test '

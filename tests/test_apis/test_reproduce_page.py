@@ -1,10 +1,11 @@
 """The reproduction's variant configs, claim check, plots and results page."""
 import os.path as osp
 
+import pytest
 from mmengine.config import Config
 
 from mmdld.apis.reproduce import (VARIANTS, claim_check, plot_curve, plot_histograms, slug,
-                                  variant_config, write_results_page)
+                                  student_schedule, variant_config, write_results_page)
 from mmdld.apis.stages import StageResult, StageRunner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -44,6 +45,28 @@ def test_variant_configs(tmp_path):
     assert dld.model.selector.scales == [0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
 
 
+def test_student_schedule_stretches_the_students_iterations(tmp_path):
+    # The demo student: 100 iterations, LR step at 80, tau decays one step every 2 iterations.
+    options = student_schedule(STUDENT, 600)
+    dld = Config.fromfile(variant_config(STUDENT, {**options, **VARIANTS['DLD (gamma 0.1)']},
+                                         str(tmp_path / 'dld.py')))
+    assert dld.train_cfg.max_iters == 600
+    warmup, steps = dld.param_scheduler
+    assert (warmup.end, steps.end, steps.milestones) == (20, 600, [480])
+    assert dld.custom_hooks[0].type == 'GumbelTemperatureHook'
+    assert dld.custom_hooks[0].interval == 12
+    assert dld.default_hooks.checkpoint.interval == 600
+    # The variant's own options win: SKD-only keeps no Gumbel hook.
+    skd = Config.fromfile(variant_config(STUDENT, {**options, **VARIANTS['SKD-only (S x 0.5)']},
+                                         str(tmp_path / 'skd.py')))
+    assert skd.custom_hooks == [] and skd.train_cfg.max_iters == 600
+    with pytest.raises(ValueError, match='must be >= 1'):
+        student_schedule(STUDENT, 0)
+    teacher = osp.join(REPO, 'configs', 'spotter', 'maskrcnn_r50_fpn_spotter_totaltext.py')
+    with pytest.raises(ValueError, match='not an IterBasedTrainLoop'):
+        student_schedule(teacher, 10)
+
+
 def test_claim_check_numbers():
     (line, ) = claim_check(ROWS)
     # 2 / 4 GFLOPs; -0.5 vs the teacher; the Vanilla curve at 2 GFLOPs is 40 + 20 / 3.
@@ -77,3 +100,8 @@ def test_plots_and_page(tmp_path):
     assert '| model | 0.8 | 0.5 |' in text and '| DLD (gamma 0.1) | 3 | 1 |' in text
     assert '| Vanilla S-320 | 60.0 |' in text
     assert (tmp_path / 'results.json').is_file()
+    write_results_page(str(page), ROWS, histograms, dict(curve=str(curve), hist=str(hist)),
+                       runner, 'demo', 't.py', 's.py', student_iters=600)
+    text = page.read_text()
+    assert 'Produced by `python tools/reproduce.py --budget demo --student-iters 600`' in text
+    assert '**Students: 600 iterations each**' in text

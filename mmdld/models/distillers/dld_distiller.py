@@ -440,10 +440,10 @@ class DLDDistiller(BaseModel):
         then the GT crops of that scale (``RoI-Masking``); the recognition encoder and the
         teacher-forced decoder run once, on all ``k * N`` crops. Cropping scale by scale keeps
         each RoIAlign buffer ``k`` times smaller than one crop of all ``k * N`` instances from
-        padded, stacked feature maps: on CPU, those large fresh buffers cost more in page
-        faults than in arithmetic. The student is in eval mode here, so the DRS learns from
-        what the student would read at test time, and these passes leave its BatchNorm
-        statistics alone.
+        padded, stacked feature maps: on CPU, filling those large fresh buffers cost more than
+        the arithmetic (page faults on first touch). The student is in eval mode here, so the
+        DRS learns from what the student would read at test time, and these passes leave its
+        BatchNorm statistics alone.
         """
         student = self.student
         roi_head = student.roi_head
