@@ -36,7 +36,7 @@ def test_reproduce_tiny_end_to_end(tmp_path):
     for key in ('skd_only_s_x_0.5', 'dld_gamma_0.1'):
         assert osp.isfile(tmp_path / 'work' / key / 'iter_3.pth')
     assert '--budget tiny --student-iters 3' in text
-    assert '**Students: 3 iterations each**' in text
+    assert '**Each student is distilled for 3 iterations**' in text
     for png in ('results_e2e_vs_gflops.png', 'results_scales.png'):
         assert (tmp_path / 'docs' / png).read_bytes()[:4] == b'\x89PNG'
     assert '**Tiny budget: a smoke run, not a result.**' in text

@@ -281,12 +281,8 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
     """The Markdown results page (table, claim check, plots, histogram, provenance)."""
     import json
     command = f'python tools/reproduce.py --budget {budget}'
-    budget_note = BUDGET_NOTES.get(budget, '')
     if student_iters is not None:
         command += f' --student-iters {student_iters}'
-        budget_note += (f' **Students: {student_iters:,} iterations each** (`--student-iters`, '
-                        'learning-rate steps and temperature decay stretched to match), '
-                        'instead of the budget\'s own schedule.')
     rel = {k: osp.relpath(v, osp.dirname(osp.abspath(path))) for k, v in plots.items()}
     hist_lines = ['| model | ' + ' | '.join(
         f'{s:g}' for s in sorted({s for h in histograms.values() for s in h}, reverse=True))
@@ -301,7 +297,7 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
         f'students derived from `{student}`); commit `{git_commit()}`; '
         f'{machine_description()}; {time.strftime("%Y-%m-%d %H:%M %Z")}; total wall time '
         f'{format_duration(runner.total_seconds)}.',
-        budget_note,
+        budget_note(budget, student_iters),
         '## Table',
         'Accuracies in % (hmean; Rec: accuracy with GT boxes); Scale relative to the '
         'teacher\'s base size (average for DRS models); GFLOPs per image of the whole test '
@@ -321,31 +317,46 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
     with open(path, 'w', encoding='utf-8') as f:
         f.write(text)
     with open(osp.splitext(path)[0] + '.json', 'w', encoding='utf-8') as f:
-        json.dump(dict(budget=budget, rows=list(rows),
+        json.dump(dict(budget=budget, student_iters=student_iters, rows=list(rows),
                        histograms={k: {str(s): n for s, n in h.items()}
                                    for k, h in histograms.items()},
                        commit=git_commit(), machine=machine_description()), f, indent=2)
     return path
 
 
-#: What each budget means, printed on the results page.
+#: What each budget means, printed on the results page: (the budget, its students' schedule).
+#: The second part is replaced when ``--student-iters`` sets the students' schedule.
 BUDGET_NOTES = {
-    'tiny': ('**Tiny budget: a smoke run, not a result.** The teacher and every student are '
-             'trained for 2 iterations on 4 images of 192 px and tested on 2 images, so the '
+    'tiny': ('**Tiny budget: a smoke run, not a result.** The teacher is trained for 2 '
+             'iterations on 4 images of 192 px and every model is tested on 2 images, so the '
              'accuracies are those of untrained networks (0 or noise) and say nothing about '
              'the paper\'s claim; the page only shows that the whole comparison runs and what '
              'it writes. The GFLOPs of the distilled models are inflated too: `get_flops.py` '
              'counts them on one image, the first one a freshly built DLD model sees, whose '
              'step also measures the per-scale costs (every scale and the teacher). Run '
-             '`--budget full` (GPU recommended) for numbers.'),
+             '`--budget full` (GPU recommended) for numbers.',
+             'Every student is trained for 2 iterations too.'),
     'demo': ('**Demo budget**: the teacher of `make demo` (2,500 iterations of batch 2 from '
              'random weights, on the demo\'s easier text: 50 lower-case words, mostly '
-             'horizontal, `docs/synthetic_data.md`) and each student distilled from it for '
-             '100 iterations, as in the demo; 50 test images. A CPU-sized run: the students '
-             'see 200 images, so the DRS has had little training (see the scale histogram).'),
-    'full': ('Full budget: the teacher trained for 6,000 iterations (batch 4) and each '
-             'of the five students for 2,000 on 3,000 synthetic training images of the '
-             'benchmark\'s own text; 200 test images. GPU recommended: it has not been run on '
-             'the project\'s 2-core CPU, where it takes many hours (a batch-2 iteration of '
-             'the smaller demo teacher takes about 0.5 s there).'),
+             'horizontal, `docs/synthetic_data.md`); 50 test images.',
+             'Each student is distilled from it for 100 iterations, as in the demo. A '
+             'CPU-sized run: the students see 200 images, so the DRS has had little training '
+             '(see the scale histogram).'),
+    'full': ('Full budget: the teacher trained for 6,000 iterations (batch 4) on 3,000 '
+             'synthetic training images of the benchmark\'s own text; 200 test images. GPU '
+             'recommended: it has not been run on the project\'s 2-core CPU, where it takes '
+             'many hours (a batch-2 iteration of the smaller demo teacher takes about 0.5 s '
+             'there).',
+             'Each of the five students is distilled for 2,000 iterations.'),
 }
+
+
+def budget_note(budget: str, student_iters: Optional[int] = None) -> str:
+    """The results page's description of ``budget`` (with ``--student-iters``, if given)."""
+    main, students = BUDGET_NOTES.get(budget, ('', ''))
+    if student_iters is not None:
+        students = (f'**Each student is distilled for {student_iters:,} iterations** '
+                    f'(`--student-iters {student_iters}`, instead of the budget\'s own '
+                    'schedule; its learning-rate steps and Gumbel temperature decay are '
+                    'stretched to match).')
+    return f'{main} {students}'.strip()

@@ -104,4 +104,4 @@ def test_plots_and_page(tmp_path):
                        runner, 'demo', 't.py', 's.py', student_iters=600)
     text = page.read_text()
     assert 'Produced by `python tools/reproduce.py --budget demo --student-iters 600`' in text
-    assert '**Students: 600 iterations each**' in text
+    assert '**Each student is distilled for 600 iterations**' in text
