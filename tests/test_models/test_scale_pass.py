@@ -41,7 +41,7 @@ def test_every_backbone_and_neck_batchnorm_is_folded(path):
     spotter = build_spotter(path)
     extractor = FoldedFeatureExtractor(spotter, torch.bfloat16)
     expected = batchnorms(spotter.backbone) + batchnorms(spotter.neck)
-    assert expected > 0 and len(extractor.folded_pairs) == expected
+    assert expected > 0 and len(extractor.folded_pairs) == expected == extractor.num_batchnorms
     assert batchnorms(extractor.copy) == 0
     conv1 = extractor.copy.backbone.conv1
     assert conv1.weight.dtype == torch.bfloat16 and conv1.bias is not None
@@ -111,7 +111,7 @@ def test_layers_outside_the_conventions_are_not_folded():
     spotter.eval()
     extractor = FoldedFeatureExtractor(spotter, torch.float32)
     # The names look foldable; the self-check on a probe input refuses the fold.
-    assert extractor.folded_pairs == []
+    assert extractor.folded_pairs == [] and extractor.num_batchnorms == 1
     assert batchnorms(extractor.copy) == 1
     images = torch.randn(1, 3, 32, 32)
     with torch.no_grad():

@@ -1,6 +1,7 @@
 """Dynamic Low-resolution Distillation (paper §3.3-3.5): teacher + student + DRS + SKD."""
 import contextlib
 import copy
+import logging
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -503,6 +504,12 @@ class DLDDistiller(BaseModel):
                     extractor = FoldedFeatureExtractor(self.student, dtype, num_levels)
                 # A plain attribute, not a submodule: not in checkpoints, DDP or parameters.
                 self.__dict__['_folded_features'] = extractor
+                print_log(
+                    f'DLD scale passes: backbone + neck copy in {dtype}, '
+                    f'{len(extractor.folded_pairs)} of {extractor.num_batchnorms} BatchNorm '
+                    'layers folded into their convs', logger='current',
+                    level=logging.INFO if len(extractor.folded_pairs) ==
+                    extractor.num_batchnorms else logging.WARNING)
             extractor.refresh()
             yield extractor
 

@@ -61,6 +61,8 @@ class FoldedFeatureExtractor:
             self.copy = copy.deepcopy(source).eval().requires_grad_(False)
             folded = []
         self.folded_pairs: List[Tuple[str, str]] = folded
+        #: BatchNorm layers of the backbone and neck (folded or not).
+        self.num_batchnorms = sum(isinstance(m, _BatchNorm) for m in source.modules())
         self._links = self._link(source)
         self._scratch = torch.empty(
             max([conv.weight.numel() for _, _, conv, bn in self._links if bn is not None],
