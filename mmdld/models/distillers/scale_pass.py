@@ -55,17 +55,17 @@ class FoldedFeatureExtractor:
         self.num_levels = num_levels
         source = _Features(detector.backbone, detector.neck if detector.with_neck else None)
         self.copy = copy.deepcopy(source).eval().requires_grad_(False)
-        pairs = _conv_bn_pairs(source)
-        folded = self._fold(pairs)
-        if folded and not self._folding_is_exact(source):
+        #: (conv, BatchNorm) names folded in the copy.
+        self.folded_pairs: List[Tuple[str, str]] = _conv_bn_pairs(source)
+        self._fold(self.folded_pairs)
+        if self.folded_pairs and not self._folding_is_exact(source):
             self.copy = copy.deepcopy(source).eval().requires_grad_(False)
-            folded = []
-        self.folded_pairs: List[Tuple[str, str]] = folded
+            self.folded_pairs = []
         #: BatchNorm layers of the backbone and neck (folded or not).
         self.num_batchnorms = sum(isinstance(m, _BatchNorm) for m in source.modules())
-        self._links = self._link(source)
+        self._link(source)
         self._scratch = torch.empty(
-            max([conv.weight.numel() for _, _, conv, bn in self._links if bn is not None],
+            max([conv.weight.numel() for _, conv, bn in self._conv_links if bn is not None],
                 default=0),
             device=self.device)
         # The conv weights become low-precision, channels-last buffers (oneDNN's fast layout),
@@ -89,20 +89,23 @@ class FoldedFeatureExtractor:
     @torch.no_grad()
     def refresh(self) -> None:
         """Copies the detector's current weights into the copy (folded, cast, in place)."""
-        for dst_w, dst_b, conv, bn in self._links:
+        for dst, conv, bn in self._conv_links:
             if bn is None:
-                dst_w.copy_(conv.weight)
-                if dst_b is not None:
-                    dst_b.copy_(conv.bias)
+                dst.weight.copy_(conv.weight)
+                if dst.bias is not None:
+                    dst.bias.copy_(conv.bias)
                 continue
             scale, shift = _bn_affine(bn, conv.bias)
             # The float32 product goes through one reused buffer (fresh weight-sized
             # temporaries cost more in page faults than the multiplication), laid out like
             # the destination, so that the cast to it is a contiguous copy.
-            folded = _like(self._scratch, dst_w)
-            torch.mul(conv.weight, scale.view(-1, *([1] * (conv.weight.dim() - 1))), out=folded)
-            dst_w.copy_(folded)
-            dst_b.copy_(shift)
+            folded = _like(self._scratch, dst.weight)
+            _scale_out_channels(conv.weight, scale, out=folded)
+            dst.weight.copy_(folded)
+            dst.bias.copy_(shift)
+        for dst, module, attr in self._tensor_links:
+            # Looked up now: `Module._apply` (`.to()`...) replaces buffers by new tensors.
+            dst.copy_(getattr(module, attr))
 
     def __call__(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """The features of ``inputs`` (float32 maps, NCHW), first ``num_levels`` levels.
@@ -114,19 +117,17 @@ class FoldedFeatureExtractor:
         return tuple(f.float().contiguous() for f in feats[:self.num_levels])
 
     # ------------------------------------------------------------------ construction
-    def _fold(self, pairs: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    def _fold(self, pairs: List[Tuple[str, str]]) -> None:
         """Replaces each paired BatchNorm of the copy by identity and gives its conv a bias."""
         modules = dict(self.copy.named_modules())
         for conv_name, bn_name in pairs:
             conv, bn = modules[conv_name], modules[bn_name]
             scale, shift = _bn_affine(bn, conv.bias)
-            conv.weight.data = conv.weight.data * scale.view(-1, *([1] *
-                                                                   (conv.weight.dim() - 1)))
+            conv.weight.data = _scale_out_channels(conv.weight.data, scale)
             conv.bias = nn.Parameter(shift, requires_grad=False)
             parent_name, _, child = bn_name.rpartition('.')
             parent = modules[parent_name] if parent_name else self.copy
             parent._modules[child] = nn.Identity()
-        return pairs
 
     @torch.no_grad()
     def _folding_is_exact(self, source: nn.Module) -> bool:
@@ -143,24 +144,25 @@ class FoldedFeatureExtractor:
             torch.allclose(g, e, rtol=_FOLD_CHECK_RTOL, atol=_FOLD_CHECK_RTOL * e.abs().max())
             for g, e in zip(got, expected))
 
-    def _link(self, source: nn.Module) -> list:
-        """(destination weight, destination bias, source conv, source BN or None) per conv of
-        the copy, plus (destination, None, source tensor holder, None) for other tensors."""
+    def _link(self, source: nn.Module) -> None:
+        """Where :meth:`refresh` reads each tensor of the copy from.
+
+        ``_conv_links``: (conv of the copy, source conv, source BatchNorm folded into it or
+        None). ``_tensor_links``: (other parameter or buffer of the copy, source module,
+        attribute name), e.g. the statistics of an unfolded norm.
+        """
         src_modules = dict(source.named_modules())
         folded = dict(self.folded_pairs)
-        links = []
-        for name, conv in self.copy.named_modules():
-            if isinstance(conv, _ConvNd):
+        self._conv_links, self._tensor_links, conv_names = [], [], set()
+        for name, module in self.copy.named_modules():
+            if isinstance(module, _ConvNd):
                 bn = src_modules[folded[name]] if name in folded else None
-                links.append((conv.weight, conv.bias, src_modules[name], bn))
-        # Everything else (unfolded norms, other layers): plain copies.
-        conv_names = {n for n, m in self.copy.named_modules() if isinstance(m, _ConvNd)}
+                self._conv_links.append((module, src_modules[name], bn))
+                conv_names.add(name)
         for name, dst in list(self.copy.named_parameters()) + list(self.copy.named_buffers()):
             owner, _, attr = name.rpartition('.')
-            if owner in conv_names:
-                continue
-            links.append((dst, None, _TensorSource(src_modules[owner], attr), None))
-        return links
+            if owner not in conv_names:
+                self._tensor_links.append((dst, src_modules[owner], attr))
 
 
 class _Features(nn.Module):
@@ -176,24 +178,15 @@ class _Features(nn.Module):
         return tuple(self.neck(x)) if self.neck is not None else tuple(x)
 
 
-class _TensorSource:
-    """Looks like a conv to :meth:`FoldedFeatureExtractor.refresh`: ``weight`` is the
-    module's current tensor ``attr``, looked up at every refresh (``Module._apply`` replaces
-    buffers by new tensors)."""
-    bias = None
-
-    def __init__(self, module: nn.Module, attr: str) -> None:
-        self.module = module
-        self.attr = attr
-
-    @property
-    def weight(self) -> Tensor:
-        return getattr(self.module, self.attr)
-
-
 def _like(buffer: Tensor, target: Tensor) -> Tensor:
     """A view of the front of a flat ``buffer`` with ``target``'s shape and strides."""
     return buffer[:target.numel()].as_strided(target.shape, target.stride())
+
+
+def _scale_out_channels(weight: Tensor, scale: Tensor,
+                        out: Optional[Tensor] = None) -> Tensor:
+    """``weight`` with each output channel multiplied by ``scale`` (into ``out`` if given)."""
+    return torch.mul(weight, scale.view(-1, *([1] * (weight.dim() - 1))), out=out)
 
 
 def _convs(module: nn.Module) -> Iterator[_ConvNd]:
