@@ -80,7 +80,7 @@ def test_low_precision_copy_stays_close_under_autocast():
         expected = spotter.extract_feat(images)[0]
         with torch.autocast('cpu', dtype=torch.bfloat16):
             got = extractor(images)[0]
-    assert got.dtype == torch.float32 and got.is_contiguous()
+    assert got.dtype == torch.float32 and got.is_contiguous(memory_format=torch.channels_last)
     assert not torch.equal(got, expected)
     # bfloat16 keeps about 3 significant digits.
     assert (got - expected).abs().max() < 0.05 * expected.abs().max()
