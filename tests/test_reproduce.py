@@ -1,4 +1,5 @@
-"""The reproduction command end to end at the tiny budget (every model of the comparison)."""
+"""The reproduction command end to end at the tiny budget (every model of the comparison,
+plus one DLD student of the gamma sweep)."""
 import json
 import os.path as osp
 import subprocess
@@ -14,7 +15,8 @@ def test_reproduce_tiny_end_to_end(tmp_path):
     out = tmp_path / 'docs' / 'results.md'
     (tmp_path / 'docs').mkdir()
     cmd = [sys.executable, osp.join(REPO, 'tools', 'reproduce.py'), '--budget', 'tiny',
-           '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--student-iters', '3']
+           '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--student-iters', '3',
+           '--dld-gammas', '2']
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=5400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -23,19 +25,19 @@ def test_reproduce_tiny_end_to_end(tmp_path):
     names = [row['name'] for row in data['rows']]
     assert names == ['Vanilla S-320', 'Vanilla S-160', 'SKD-only (S x 0.5)',
                      'DRS-only (gamma 0.1)', 'DRS-only (gamma 0.3)', 'DLD (gamma 0.1)',
-                     'DLD (gamma 0.3)']
+                     'DLD (gamma 0.3)', 'DLD (gamma 2)']
     rows = {row['name']: row for row in data['rows']}
     # Vanilla at half the short side costs less than at full resolution (same weights).
     assert rows['Vanilla S-160']['gflops'] < rows['Vanilla S-320']['gflops']
     assert rows['SKD-only (S x 0.5)']['scale'] == 0.5
     assert set(data['histograms']) == {'DRS-only (gamma 0.1)', 'DRS-only (gamma 0.3)',
-                                       'DLD (gamma 0.1)', 'DLD (gamma 0.3)'}
+                                       'DLD (gamma 0.1)', 'DLD (gamma 0.3)', 'DLD (gamma 2)'}
     for hist in data['histograms'].values():
         assert sum(hist.values()) == 2
     # --student-iters: every student trained 3 iterations, and the page says so.
-    for key in ('skd_only_s_x_0.5', 'dld_gamma_0.1'):
+    for key in ('skd_only_s_x_0.5', 'dld_gamma_0.1', 'dld_gamma_2'):
         assert osp.isfile(tmp_path / 'work' / key / 'iter_3.pth')
-    assert '--budget tiny --student-iters 3' in text
+    assert '--budget tiny --student-iters 3 --dld-gammas 2' in text
     assert '**Each student is distilled for 3 iterations**' in text
     for png in ('results_e2e_vs_gflops.png', 'results_scales.png'):
         assert (tmp_path / 'docs' / png).read_bytes()[:4] == b'\x89PNG'

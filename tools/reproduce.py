@@ -5,6 +5,8 @@
     python tools/reproduce.py --budget tiny    # every model on 2 images: checks the pipeline
     python tools/reproduce.py --budget demo --student-iters 600 \
         --work-dir work_dirs/reproduce_demo_students600   # the demo's teacher, longer students
+    python tools/reproduce.py --budget demo --student-iters 600 --dld-gammas 1 3 \
+        --work-dir work_dirs/reproduce_demo_students600   # and DLD at more FLOPs weights
 
 Vanilla multi-scale at several S-N, SKD-only, DRS-only (gamma 0.1, 0.3) and DLD (gamma 0.1,
 0.3), all from one teacher; the results page has the table, the plot of E2E hmean against
@@ -54,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='train every student this many iterations (default: the '
                         "budget's student config); the learning-rate steps and the Gumbel "
                         'temperature decay are stretched to match')
+    parser.add_argument('--dld-gammas', nargs='+', type=float, default=[], metavar='GAMMA',
+                        help='more DLD students, one per FLOPs weight gamma (the sweep of '
+                        'the paper\'s Table 6), e.g. 1 3')
     return parser.parse_args(argv)
 
 
@@ -66,7 +71,7 @@ def main(argv=None) -> int:
     out = osp.abspath(args.out)
     os.chdir(REPO)
     run_reproduction(args.budget, out_md=out, variants=args.variants,
-                     student_iters=args.student_iters, **budget)
+                     student_iters=args.student_iters, dld_gammas=args.dld_gammas, **budget)
     return 0
 
 

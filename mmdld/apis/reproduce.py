@@ -37,6 +37,26 @@ VARIANTS: 'OrderedDict[str, Dict[str, Any]]' = OrderedDict([
     ('DLD (gamma 0.3)', {'model.drs_loss.gamma': 0.3}),
 ])
 
+def gamma_sweep_variants(gammas: Sequence[float]) -> 'OrderedDict[str, Dict[str, Any]]':
+    """DLD variants at more FLOPs weights ``gamma`` (the sweep of the paper's Table 6).
+
+    Args:
+        gammas (Sequence[float]): The weights, each >= 0; those of :data:`VARIANTS` (0.1, 0.3)
+            name the same models and are not repeated.
+
+    Returns:
+        OrderedDict: ``'DLD (gamma g)'`` -> its config overrides, in the order given.
+    """
+    out: 'OrderedDict[str, Dict[str, Any]]' = OrderedDict()
+    for gamma in gammas:
+        if not gamma >= 0:
+            raise ValueError(f'a DLD gamma must be >= 0, got {gamma}')
+        name = f'DLD (gamma {gamma:g})'
+        if name not in VARIANTS:
+            out[name] = {'model.drs_loss.gamma': float(gamma)}
+    return out
+
+
 #: Below this teacher E2E hmean (%) the claim check reports that nothing can be concluded.
 MIN_TEACHER_E2E = 5.0
 
@@ -112,6 +132,7 @@ def run_reproduction(budget: str,
                      vanilla_scales: Sequence[float] = VANILLA_SCALES,
                      variants: Optional[Sequence[str]] = None,
                      student_iters: Optional[int] = None,
+                     dld_gammas: Sequence[float] = (),
                      runner: Optional[StageRunner] = None) -> Dict[str, Any]:
     """Trains and evaluates every model of the comparison and writes the results page.
 
@@ -127,6 +148,8 @@ def run_reproduction(budget: str,
         variants (Sequence[str], optional): Names of :data:`VARIANTS` to run (all by default).
         student_iters (int, optional): Train every student for this many iterations instead
             of the student config's own (:func:`student_schedule`).
+        dld_gammas (Sequence[float]): More DLD students, one per FLOPs weight
+            (:func:`gamma_sweep_variants`); run after ``variants``.
         runner (StageRunner, optional): Defaults to a new one titled ``reproduce``.
 
     Returns:
@@ -136,6 +159,10 @@ def run_reproduction(budget: str,
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise ValueError(f'unknown variants {unknown}; choose from {list(VARIANTS)}')
+    all_variants = OrderedDict(VARIANTS)
+    sweep = gamma_sweep_variants(dld_gammas)
+    all_variants.update(sweep)
+    names += [n for n in sweep if n not in names]
     runner = runner or StageRunner('reproduce',
                                    record_file=osp.join(work_dir, 'stage_times.json'))
     runner.log(f'budget {budget!r}: teacher {teacher}, student {student}, output {work_dir}')
@@ -165,15 +192,15 @@ def run_reproduction(budget: str,
     for name in names:
         key = slug(name)
         # The variant's own options last: SKD-only has no Gumbel hook whatever the schedule.
-        cfg = variant_config(student, {**schedule, **VARIANTS[name]},
+        cfg = variant_config(student, {**schedule, **all_variants[name]},
                              osp.join(work_dir, 'configs', f'{key}.py'))
         ckpt = train(runner, key, cfg, osp.join(work_dir, key),
                      {'model.teacher_ckpt': teacher_ckpt})
-        with_drs = VARIANTS[name].get('model.selector', 'drs') is not None
+        with_drs = all_variants[name].get('model.selector', 'drs') is not None
         paths = evaluate(runner, key, cfg, ckpt, osp.join(eval_dir, key),
                          {'model.teacher_ckpt': teacher_ckpt}, dump_predictions=with_drs,
                          test_options=NO_MASKS, **costs)
-        fixed = VARIANTS[name].get('model.fixed_scale')
+        fixed = all_variants[name].get('model.fixed_scale')
         rows.append(row_from(name, paths, scale=fixed, kind='distilled', config=cfg))
         if with_drs:
             histograms[name] = scale_histogram(paths['predictions'])
@@ -184,7 +211,7 @@ def run_reproduction(budget: str,
     plot_curve(rows, plots['curve'])
     plot_histograms(histograms, plots['hist'])
     page = write_results_page(out_md, rows, histograms, plots, runner, budget, teacher,
-                              student, student_iters)
+                              student, student_iters, dld_gammas)
     runner.log(f'results written to {out_md}\n\n{format_table(rows)}\n')
     return dict(rows=rows, histograms=histograms, page=page, plots=plots)
 
@@ -201,11 +228,17 @@ def plot_curve(rows: Sequence[Dict[str, Any]], path: str) -> None:
     for r in vanilla:
         ax.annotate(r['name'].replace('Vanilla ', ''), (r['gflops'], r['e2e_none']),
                     textcoords='offset points', xytext=(4, -10), fontsize=7, color='tab:gray')
-    markers = {'SKD': ('s', 'tab:blue'), 'DRS': ('^', 'tab:orange'), 'DLD': ('*', 'tab:red')}
+    markers = {'SKD': ('s', ['tab:blue']), 'DRS': ('^', ['tab:orange', 'gold']),
+               'DLD': ('*', ['tab:red', 'darkred', 'tab:purple', 'tab:pink', 'tab:brown'])}
+    seen: Dict[str, int] = {}
     for r in rows:
         if r.get('kind') != 'distilled':
             continue
-        marker, colour = markers.get(r['name'].split('-')[0].split(' ')[0], ('x', 'black'))
+        kind = r['name'].split('-')[0].split(' ')[0]
+        marker, colours = markers.get(kind, ('x', ['black']))
+        # One colour per model of a kind (e.g. the DLD gamma sweep), cycling.
+        colour = colours[seen.get(kind, 0) % len(colours)]
+        seen[kind] = seen.get(kind, 0) + 1
         ax.plot([r['gflops']], [r['e2e_none']], marker, color=colour,
                 markersize=12 if marker == '*' else 8, label=r['name'])
     ax.set_xlabel('GFLOPs per image (whole test step)')
@@ -277,12 +310,19 @@ def claim_check(rows: Sequence[Dict[str, Any]]) -> List[str]:
 def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
                        histograms: Dict[str, Dict[float, int]], plots: Dict[str, str],
                        runner: StageRunner, budget: str, teacher: str, student: str,
-                       student_iters: Optional[int] = None) -> str:
-    """The Markdown results page (table, claim check, plots, histogram, provenance)."""
+                       student_iters: Optional[int] = None,
+                       dld_gammas: Sequence[float] = ()) -> str:
+    """The Markdown results page (table, claim check, plots, histogram, provenance).
+
+    ``student_iters`` and ``dld_gammas`` are the options of the run, for the command line
+    printed on the page.
+    """
     import json
     command = f'python tools/reproduce.py --budget {budget}'
     if student_iters is not None:
         command += f' --student-iters {student_iters}'
+    if dld_gammas:
+        command += ' --dld-gammas ' + ' '.join(f'{g:g}' for g in dld_gammas)
     rel = {k: osp.relpath(v, osp.dirname(osp.abspath(path))) for k, v in plots.items()}
     hist_lines = ['| model | ' + ' | '.join(
         f'{s:g}' for s in sorted({s for h in histograms.values() for s in h}, reverse=True))
@@ -317,7 +357,8 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
     with open(path, 'w', encoding='utf-8') as f:
         f.write(text)
     with open(osp.splitext(path)[0] + '.json', 'w', encoding='utf-8') as f:
-        json.dump(dict(budget=budget, student_iters=student_iters, rows=list(rows),
+        json.dump(dict(budget=budget, student_iters=student_iters,
+                       dld_gammas=list(dld_gammas), rows=list(rows),
                        histograms={k: {str(s): n for s, n in h.items()}
                                    for k, h in histograms.items()},
                        commit=git_commit(), machine=machine_description()), f, indent=2)

@@ -4,8 +4,9 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from mmdld.apis.reproduce import (VARIANTS, claim_check, plot_curve, plot_histograms, slug,
-                                  student_schedule, variant_config, write_results_page)
+from mmdld.apis.reproduce import (VARIANTS, claim_check, gamma_sweep_variants, plot_curve,
+                                  plot_histograms, slug, student_schedule, variant_config,
+                                  write_results_page)
 from mmdld.apis.stages import StageResult, StageRunner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -105,3 +106,28 @@ def test_plots_and_page(tmp_path):
     text = page.read_text()
     assert 'Produced by `python tools/reproduce.py --budget demo --student-iters 600`' in text
     assert '**Each student is distilled for 600 iterations**' in text
+
+
+def test_gamma_sweep_variants(tmp_path):
+    sweep = gamma_sweep_variants([1, 3.0, 0.3, 0.5])
+    # gamma 0.3 is already a standard variant: not run twice.
+    assert list(sweep) == ['DLD (gamma 1)', 'DLD (gamma 3)', 'DLD (gamma 0.5)']
+    assert sweep['DLD (gamma 3)'] == {'model.drs_loss.gamma': 3.0}
+    assert slug('DLD (gamma 0.5)') == 'dld_gamma_0.5'
+    cfg = Config.fromfile(variant_config(STUDENT, sweep['DLD (gamma 1)'], str(tmp_path / 'g.py')))
+    assert cfg.model.drs_loss.gamma == 1.0 and cfg.model.skd_loss is not None
+    with pytest.raises(ValueError, match='gamma must be >= 0'):
+        gamma_sweep_variants([-1])
+
+
+def test_page_names_the_gamma_sweep(tmp_path):
+    runner = StageRunner('t', log_fn=lambda m: None)
+    page = tmp_path / 'results.md'
+    rows = ROWS + [_row('DLD (gamma 3)', 'distilled', 50.0, 1.2, 0.4)]
+    write_results_page(str(page), rows, {}, dict(curve='c.png', hist='h.png'), runner, 'demo',
+                       't.py', 's.py', student_iters=600, dld_gammas=[1, 3])
+    text = page.read_text()
+    assert ('Produced by `python tools/reproduce.py --budget demo --student-iters 600 '
+            '--dld-gammas 1 3`') in text
+    # The claim check covers every DLD row.
+    assert '* DLD (gamma 3): 30% of the teacher' in text
