@@ -4,7 +4,8 @@ import torch
 from mmcv.ops import roi_align
 
 import mmdld.models.roi_extractors.roi_masking_extractor as masking
-from mmdld.models.roi_extractors.separable_roi_align import separable_roi_align
+from mmdld.models.roi_extractors.separable_roi_align import (_groups_by_window,
+                                                             separable_roi_align)
 from mmdld.registry import MODELS
 from mmdld.utils import register_all_modules
 
@@ -48,6 +49,28 @@ def test_layouts_and_large_windows():
                                   0, True)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
         assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize('max_elements', [1, 5000, 1 << 24])
+def test_groups_bound_the_padded_windows(max_elements):
+    """One huge RoI among small ones: grouped by window size, the crops stay in RoI order."""
+    feat = torch.randn(2, 4, 30, 50, generator=torch.Generator().manual_seed(6))
+    rois = torch.cat([random_rois(40, 200, 120, seed=7),
+                      torch.tensor([[0, 0., 0., 199., 119.], [1, 10., 10., 14., 12.]])])
+    expected = roi_align(feat, rois, (8, 16), 0.25, 0, 'avg', True)
+    got = separable_roi_align(feat, rois, (8, 16), 0.25, 0, True, max_window_elements=max_elements)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_window_groups():
+    rows = torch.tensor([2, 10, 3, 10, 1])
+    cols = torch.tensor([2, 10, 3, 9, 1])
+    order, groups = _groups_by_window(rows, cols, channels=1, max_elements=200)
+    # Largest windows first; a group's count x max rows x max cols stays within the bound.
+    assert order.tolist() == [1, 3, 2, 0, 4]
+    assert [(g.start, g.stop) for g in groups] == [(0, 2), (2, 5)]
+    order, groups = _groups_by_window(rows, cols, channels=1, max_elements=50)
+    assert [(g.start, g.stop) for g in groups] == [(0, 1), (1, 2), (2, 5)]
 
 
 def test_half_precision_features_keep_float32_coordinates():
