@@ -37,6 +37,7 @@ VARIANTS: 'OrderedDict[str, Dict[str, Any]]' = OrderedDict([
     ('DLD (gamma 0.3)', {'model.drs_loss.gamma': 0.3}),
 ])
 
+
 def gamma_sweep_variants(gammas: Sequence[float]) -> 'OrderedDict[str, Dict[str, Any]]':
     """DLD variants at more FLOPs weights ``gamma`` (the sweep of the paper's Table 6).
 
