@@ -1,90 +1,55 @@
-"""Spot the text of one image with a trained spotter and draw the polygons and words.
+"""Spot the text of images with a trained spotter or DLD model; draw and save the words.
 
-    python demo/image_demo.py IMAGE CONFIG CHECKPOINT [--out-dir vis/] [--device cpu]
-        [--score-thr 0.5]
+    python demo/image_demo.py INPUTS CONFIG [CHECKPOINT] [--out-dir vis/] [--device cpu]
+        [--batch-size 1] [--score-thr 0.5] [--no-vis] [--no-pred] [--print-result]
 
-Writes ``OUT_DIR/<image name>`` (the image with filled polygons beside the words written in
-their boxes) and prints one line per word: score, text, polygon.
+INPUTS is an image, a folder of images or a quoted glob (``'imgs/*.jpg'``). For each image it
+writes ``OUT_DIR/<image name>`` (the image with filled polygons beside the words written in
+their boxes) and ``OUT_DIR/<image stem>.json`` (polygons, boxes, scores and texts; a DLD
+model's chosen scale and GFLOPs), and prints one line per word above the score threshold:
+score, text, polygon.
 """
 import argparse
-import os
-import os.path as osp
-from typing import List
+from typing import List, Optional
 
-import mmcv
-import torch
-from mmengine.config import Config
-from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
-
-from mmdld.registry import MODELS, VISUALIZERS
-
-#: Annotation loaders are dropped from the test pipeline: a demo image has no labels.
-_ANNOTATION_LOADERS = ('LoadOCRAnnotations', 'LoadAnnotations')
+from mmdld.apis import SpottingInferencer
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Text spotting demo on one image')
-    parser.add_argument('img', help='image file')
-    parser.add_argument('config', help='spotter config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--out-dir', default='vis', help='folder for the drawn image')
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Text spotting demo')
+    parser.add_argument('inputs', help='an image file, a folder of images or a glob')
+    parser.add_argument('config', help='config file of a spotter or a DLD model')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='checkpoint file (random weights when omitted)')
+    parser.add_argument('--out-dir', default='vis', help='folder for drawings and predictions')
     parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
+    parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument('--score-thr', type=float, default=0.5,
-                        help='detection score below which words are not drawn')
-    return parser.parse_args()
+                        help='detection score below which words are neither drawn nor printed')
+    parser.add_argument('--no-vis', action='store_true', help='do not write the drawings')
+    parser.add_argument('--no-pred', action='store_true',
+                        help='do not write the JSON predictions')
+    parser.add_argument('--print-result', action='store_true',
+                        help='print each prediction as JSON')
+    return parser.parse_args(argv)
 
 
-def inference_pipeline(cfg) -> List[dict]:
-    """The config's test pipeline without its annotation loaders."""
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    return [t for t in pipeline if not str(t['type']).split('.')[-1] in _ANNOTATION_LOADERS]
-
-
-def init_model(config: str, checkpoint: str, device: str) -> torch.nn.Module:
-    """Builds any mmdld model (spotter or DLD distiller) from its config and checkpoint.
-
-    MMDetection's ``init_detector`` assumes a ``model.backbone`` key, which a DLD distiller's
-    config (teacher/student/selector) does not have. Building without ``init_weights`` never
-    downloads the ImageNet weights of ``init_cfg``; the checkpoint provides every weight.
-    """
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmdld'))
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu')
-    model.cfg = cfg
-    return model.to(device).eval()
-
-
-def main() -> None:
-    args = parse_args()
-    if not osp.isfile(args.img):
-        raise FileNotFoundError(f'image not found: {args.img}')
-    model = init_model(args.config, args.checkpoint, args.device)
-    cfg = model.cfg
-    pipeline = Compose(inference_pipeline(cfg))
-    data = pipeline(dict(img_path=args.img, img_id=0))
-    batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
-    with torch.no_grad():
-        result = model.test_step(batch)[0]
-
-    visualizer = VISUALIZERS.build(dict(type='SpottingLocalVisualizer', name='demo'))
-    image = mmcv.imread(args.img, channel_order='rgb')
-    os.makedirs(args.out_dir, exist_ok=True)
-    out_file = osp.join(args.out_dir, osp.basename(args.img))
-    visualizer.add_datasample(
-        osp.basename(args.img), image, data_sample=result, draw_gt=False,
-        pred_score_thr=args.score_thr, out_file=out_file)
-
-    pred = result.pred_instances
-    for i in range(len(pred)):
-        score = float(pred.scores[i])
-        if score < args.score_thr:
-            continue
-        poly = ' '.join(f'{v:.0f}' for v in pred.polygons[i])
-        print(f'{score:.2f}\t{pred.texts[i]}\t{poly}')
-    print(f'drawn: {out_file}')
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    inferencer = SpottingInferencer(args.config, args.checkpoint, device=args.device)
+    results = inferencer(
+        args.inputs,
+        batch_size=args.batch_size,
+        img_out_dir='' if args.no_vis else args.out_dir,
+        pred_out_dir='' if args.no_pred else args.out_dir,
+        pred_score_thr=args.score_thr,
+        print_result=args.print_result)
+    for pred in results['predictions']:
+        for poly, text, score in zip(pred['polygons'], pred['texts'], pred['scores']):
+            if score >= args.score_thr:
+                print(f'{score:.2f}\t{text}\t' + ' '.join(f'{v:.0f}' for v in poly))
+    if not (args.no_vis and args.no_pred):
+        print(f'{len(results["predictions"])} image(s) written to {args.out_dir}')
 
 
 if __name__ == '__main__':

@@ -12,40 +12,39 @@ config imports them lazily even when nobody imported :mod:`mmdld` first.
 from mmdet import registry as mmdet_registry
 from mmengine.registry import Registry
 
+
+def _child(parent: Registry, package: str) -> Registry:
+    """The mmdld registry under MMDetection's ``parent``, filled by importing ``package``.
+
+    Args:
+        parent (Registry): MMDetection's registry of the same kind; the child takes its name.
+        package (str): The subpackage of ``mmdld`` whose modules register into the child.
+
+    Returns:
+        Registry: The child, of scope ``mmdld``.
+    """
+    return Registry(parent.name, parent=parent, scope='mmdld', locations=[f'mmdld.{package}'])
+
+
 # One child per MMDetection registry, so that every kind of object a config names (optimizers,
 # log processors, ...) resolves from the mmdld scope without a "failed to search" fallback.
-RUNNERS = Registry('runner', parent=mmdet_registry.RUNNERS, locations=['mmdld.engine'])
-RUNNER_CONSTRUCTORS = Registry(
-    'runner constructor', parent=mmdet_registry.RUNNER_CONSTRUCTORS, locations=['mmdld.engine'])
-LOOPS = Registry('loop', parent=mmdet_registry.LOOPS, locations=['mmdld.engine'])
-HOOKS = Registry('hook', parent=mmdet_registry.HOOKS, locations=['mmdld.engine'])
-DATASETS = Registry('dataset', parent=mmdet_registry.DATASETS, locations=['mmdld.datasets'])
-DATA_SAMPLERS = Registry(
-    'data sampler', parent=mmdet_registry.DATA_SAMPLERS, locations=['mmdld.datasets'])
-TRANSFORMS = Registry(
-    'transform', parent=mmdet_registry.TRANSFORMS, locations=['mmdld.datasets'])
-MODELS = Registry('model', parent=mmdet_registry.MODELS, locations=['mmdld.models'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper', parent=mmdet_registry.MODEL_WRAPPERS, locations=['mmdld.models'])
-WEIGHT_INITIALIZERS = Registry(
-    'weight initializer', parent=mmdet_registry.WEIGHT_INITIALIZERS,
-    locations=['mmdld.models'])
-OPTIMIZERS = Registry(
-    'optimizer', parent=mmdet_registry.OPTIMIZERS, locations=['mmdld.engine'])
-OPTIM_WRAPPERS = Registry(
-    'optim_wrapper', parent=mmdet_registry.OPTIM_WRAPPERS, locations=['mmdld.engine'])
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor', parent=mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS,
-    locations=['mmdld.engine'])
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler', parent=mmdet_registry.PARAM_SCHEDULERS, locations=['mmdld.engine'])
-METRICS = Registry('metric', parent=mmdet_registry.METRICS, locations=['mmdld.evaluation'])
-EVALUATOR = Registry(
-    'evaluator', parent=mmdet_registry.EVALUATOR, locations=['mmdld.evaluation'])
-TASK_UTILS = Registry('task util', parent=mmdet_registry.TASK_UTILS, locations=['mmdld.models'])
-VISUALIZERS = Registry(
-    'visualizer', parent=mmdet_registry.VISUALIZERS, locations=['mmdld.visualization'])
-VISBACKENDS = Registry(
-    'vis_backend', parent=mmdet_registry.VISBACKENDS, locations=['mmdld.visualization'])
-LOG_PROCESSORS = Registry(
-    'log_processor', parent=mmdet_registry.LOG_PROCESSORS, locations=['mmdld.engine'])
+RUNNERS = _child(mmdet_registry.RUNNERS, 'engine')
+RUNNER_CONSTRUCTORS = _child(mmdet_registry.RUNNER_CONSTRUCTORS, 'engine')
+LOOPS = _child(mmdet_registry.LOOPS, 'engine')
+HOOKS = _child(mmdet_registry.HOOKS, 'engine')
+DATASETS = _child(mmdet_registry.DATASETS, 'datasets')
+DATA_SAMPLERS = _child(mmdet_registry.DATA_SAMPLERS, 'datasets')
+TRANSFORMS = _child(mmdet_registry.TRANSFORMS, 'datasets')
+MODELS = _child(mmdet_registry.MODELS, 'models')
+MODEL_WRAPPERS = _child(mmdet_registry.MODEL_WRAPPERS, 'models')
+WEIGHT_INITIALIZERS = _child(mmdet_registry.WEIGHT_INITIALIZERS, 'models')
+OPTIMIZERS = _child(mmdet_registry.OPTIMIZERS, 'engine')
+OPTIM_WRAPPERS = _child(mmdet_registry.OPTIM_WRAPPERS, 'engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child(mmdet_registry.OPTIM_WRAPPER_CONSTRUCTORS, 'engine')
+PARAM_SCHEDULERS = _child(mmdet_registry.PARAM_SCHEDULERS, 'engine')
+METRICS = _child(mmdet_registry.METRICS, 'evaluation')
+EVALUATOR = _child(mmdet_registry.EVALUATOR, 'evaluation')
+TASK_UTILS = _child(mmdet_registry.TASK_UTILS, 'models')
+VISUALIZERS = _child(mmdet_registry.VISUALIZERS, 'visualization')
+VISBACKENDS = _child(mmdet_registry.VISBACKENDS, 'visualization')
+LOG_PROCESSORS = _child(mmdet_registry.LOG_PROCESSORS, 'engine')

@@ -6,16 +6,16 @@ import subprocess
 import sys
 
 import pytest
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import TOOLS_DIR
 
 
 @pytest.mark.slow
 def test_run_demo_tiny_end_to_end_and_resume(tmp_path):
     work_dir = tmp_path / 'demo'
-    cmd = [sys.executable, osp.join(REPO, 'tools', 'run_demo.py'), '--budget', 'tiny',
+    cmd = [sys.executable, osp.join(TOOLS_DIR, 'run_demo.py'), '--budget', 'tiny',
            '--work-dir', str(work_dir)]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    # Started outside the repository: the script finds its configs and data without chdir.
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
 
     report = (work_dir / 'report.md').read_text()
@@ -39,10 +39,12 @@ def test_run_demo_tiny_end_to_end_and_resume(tmp_path):
     # The same test image drawn by the teacher and by the DLD student.
     assert (work_dir / 'vis' / 'teacher' / '000000.jpg').is_file()
     assert (work_dir / 'vis' / 'student' / '000000.jpg').is_file()
+    picked = json.loads((work_dir / 'vis' / 'student' / '000000.json').read_text())
+    assert picked['scale'] in (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
     assert '[demo' in first.stdout and 'teacher: done in' in first.stdout
     assert 'target >= 50' in first.stdout
 
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=tmp_path)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert 'teacher: skipped, already done' in second.stdout
     assert 'student/test: skipped, already done' in second.stdout

@@ -6,18 +6,17 @@ import subprocess
 import sys
 
 import pytest
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import TOOLS_DIR
 
 
 @pytest.mark.slow
 def test_reproduce_tiny_end_to_end(tmp_path):
     out = tmp_path / 'docs' / 'results.md'
     (tmp_path / 'docs').mkdir()
-    cmd = [sys.executable, osp.join(REPO, 'tools', 'reproduce.py'), '--budget', 'tiny',
+    cmd = [sys.executable, osp.join(TOOLS_DIR, 'reproduce.py'), '--budget', 'tiny',
            '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--student-iters', '3',
            '--dld-gammas', '2']
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=5400)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=5400, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     text = out.read_text()

@@ -14,15 +14,13 @@ GFLOPs (Vanilla curve vs DLD points) and the histogram of the scales chosen by t
 stage is skipped when its outputs exist, so an interrupted run resumes. See docs/results.md.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+from experiments.reproduce import VANILLA_SCALES, VARIANTS, run_reproduction
 
-from mmdld.apis.reproduce import VANILLA_SCALES, VARIANTS, run_reproduction  # noqa: E402
+#: The configs name their data and each other relative to the repository root.
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 BUDGETS = dict(
     full=dict(teacher='configs/demo/spotter_r18w32_reproduce.py',
@@ -47,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      'synthetic benchmark -> docs/results.md')
     parser.add_argument('--budget', choices=sorted(BUDGETS), default='full')
     parser.add_argument('--work-dir', help='checkpoints and evaluations (default per budget)')
-    parser.add_argument('--out', default='docs/results.md', help='the results page')
+    parser.add_argument('--out', help='the results page (default: docs/results.md)')
     parser.add_argument('--variants', nargs='+', choices=list(VARIANTS), metavar='NAME',
                         help=f'distilled models to run (default all: {list(VARIANTS)})')
     parser.add_argument('--cost-images', type=int, help='test images for the FLOPs count')
@@ -65,13 +63,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     budget = dict(BUDGETS[args.budget])
-    for key in ('work_dir', 'cost_images', 'fps_images'):
+    for key in ('cost_images', 'fps_images'):
         if getattr(args, key) is not None:
             budget[key] = getattr(args, key)
-    out = osp.abspath(args.out)
-    os.chdir(REPO)
+    if args.work_dir is not None:
+        budget['work_dir'] = osp.abspath(args.work_dir)
+    out = osp.join(REPO, 'docs', 'results.md') if args.out is None else osp.abspath(args.out)
     run_reproduction(args.budget, out_md=out, variants=args.variants,
-                     student_iters=args.student_iters, dld_gammas=args.dld_gammas, **budget)
+                     student_iters=args.student_iters, dld_gammas=args.dld_gammas, root=REPO,
+                     **budget)
     return 0
 
 

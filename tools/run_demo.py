@@ -25,11 +25,10 @@ import os.path as osp
 import sys
 from typing import Dict
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+from experiments.demo import run_demo
 
-from mmdld.apis import demo  # noqa: E402
+#: The configs name their data and each other relative to the repository root.
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 BUDGETS: Dict[str, dict] = dict(
     demo=dict(teacher='configs/demo/spotter_r18w32_demo.py',
@@ -64,11 +63,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     budget = dict(BUDGETS[args.budget])
-    for key in ('work_dir', 'cost_images', 'fps_images'):
+    for key in ('cost_images', 'fps_images'):
         if getattr(args, key) is not None:
             budget[key] = getattr(args, key)
-    os.chdir(REPO)  # the configs name their data and each other relative to the repository
-    demo.run_demo(budget=args.budget, **budget)
+    if args.work_dir is not None:
+        budget['work_dir'] = osp.abspath(args.work_dir)
+    run_demo(budget=args.budget, root=REPO, **budget)
     return 0
 
 

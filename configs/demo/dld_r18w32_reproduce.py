@@ -1,34 +1,20 @@
 # The DLD student of the reproduction (tools/reproduce.py --budget full), gamma 0.1; the
 # reproduction derives the other variants (SKD-only, DRS-only, gamma 0.3) from this file.
-_base_ = ['./dld_r18w32_demo.py']
+_base_ = ['./dld_r18w32_demo.py', './_base_/synthetic_reproduce.py']
 
-repro_data_root = 'data/synthetic_reproduce'
-repro_synth_cfg = dict(
-    num_train=3000, num_test=200, img_size=320, seed=0,
-    regime_probs=dict(large=0.45, mixed=0.30, small=0.20, empty=0.05),
-    # The benchmark's text, as the teacher's config (spotter_r18w32_reproduce.py).
-    vocab_size=None, text_mix='scene', shape_probs=None, words_per_image=None)
 demo_dld_iters = 2000
 
 model = dict(teacher='configs/demo/spotter_r18w32_reproduce.py')
-train_dataloader = dict(
-    batch_size=4, dataset=dict(data_root=repro_data_root, synth_cfg=repro_synth_cfg))
-test_dataloader = dict(dataset=dict(data_root=repro_data_root, synth_cfg=repro_synth_cfg))
-test_evaluator = dict(
-    lexicons=dict(
-        strong=repro_data_root + '/lexicons/strong/{img_stem}.txt',
-        weak=repro_data_root + '/lexicons/weak.txt',
-        generic=repro_data_root + '/lexicons/generic.txt',
-        full=repro_data_root + '/lexicons/full.txt'))
+train_dataloader = dict(batch_size=4, dataset=_base_.reproduce_dataset)
+test_dataloader = dict(dataset=_base_.reproduce_dataset)
+test_evaluator = dict(data_root=_base_.reproduce_dataset.data_root)
 
 train_cfg = dict(max_iters=demo_dld_iters)
+# The demo student's schedule with a longer warm-up and a second decay.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=demo_dld_iters,
-         milestones=[int(demo_dld_iters * 0.6), int(demo_dld_iters * 0.8)], gamma=0.1),
+    dict(_base_.param_scheduler[0], end=100),
+    dict(_base_.param_scheduler[1], end=demo_dld_iters,
+         milestones=[int(demo_dld_iters * 0.6), int(demo_dld_iters * 0.8)]),
 ]
-custom_hooks = [
-    dict(type='GumbelTemperatureHook', tau_init=5.0, sigma=0.965, by_epoch=False,
-         interval=demo_dld_iters // 50)
-]
+custom_hooks = [dict(_base_.custom_hooks[0], interval=demo_dld_iters // 50)]
 default_hooks = dict(logger=dict(interval=50), checkpoint=dict(interval=500))

@@ -1,13 +1,10 @@
-"""Library code of the demo, the reproduction and the speed benchmark (``tools/``)."""
-from .pipeline import (cfg_options, evaluate, final_checkpoint, row_from, scale_histogram,
-                       scaled_test_config, train)
-from .report import (COLUMNS, METRIC_KEYS, format_table, git_commit, load_row,
-                     machine_description, stage_times_section, write_report)
-from .stages import StageError, StageResult, StageRunner, format_duration, python_cmd
+"""Inference with mmdld models: build one, spot the text of images, draw and save results."""
+from .inference import inference_spotter, init_spotter
+from .inputs import list_images
+from .pipelines import find_resize, get_test_pipeline_cfg, inference_pipeline_cfg, short_side
+from .spotting_inferencer import SpottingInferencer, pred2dict
 
 __all__ = [
-    'cfg_options', 'evaluate', 'final_checkpoint', 'row_from', 'scale_histogram',
-    'scaled_test_config', 'train', 'COLUMNS', 'METRIC_KEYS', 'format_table', 'git_commit',
-    'load_row', 'machine_description', 'stage_times_section', 'write_report', 'StageError',
-    'StageResult', 'StageRunner', 'format_duration', 'python_cmd'
+    'init_spotter', 'inference_spotter', 'SpottingInferencer', 'pred2dict', 'list_images',
+    'find_resize', 'short_side', 'get_test_pipeline_cfg', 'inference_pipeline_cfg'
 ]

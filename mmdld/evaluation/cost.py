@@ -1,6 +1,6 @@
 """Inference cost of a spotter: FLOPs of a whole test step, and images per second.
 
-Used by ``tools/analysis_tools/get_flops.py`` and ``tools/analysis_tools/benchmark_fps.py``.
+Used by the FLOPs and FPS analysis tools and by the experiments' evaluation steps.
 
 Why not MMDetection's versions as they are: its ``get_flops.py`` counts ``model.forward`` in
 ``'tensor'`` mode (backbone, neck and dense heads only), which misses the recognition of the
@@ -300,65 +300,3 @@ def benchmark_inference(model: nn.Module,
         raise ValueError(f'no batch left to time after {num_warmup} warm-up batches; '
                          'use more images (--max-iter) or fewer warm-up batches (--num-warmup)')
     return dict(fps=timed / elapsed, ms_per_image=1000 * elapsed / timed, num_images=timed)
-
-
-def build_test_model_and_loader(config: str,
-                                checkpoint: Optional[str] = None,
-                                cfg_options: Optional[Dict[str, Any]] = None,
-                                device: str = 'cpu') -> tuple:
-    """Build a config's model (eval mode) and its test dataloader, one image per batch.
-
-    Args:
-        config (str): Config file.
-        checkpoint (str, optional): Weights to load; random weights when ``None`` (FLOPs do not
-            depend on them, but the number of detected instances, hence the cost of
-            recognition, does).
-        cfg_options (dict, optional): Overrides merged into the config.
-        device (str): Device of the model.
-
-    Returns:
-        tuple: ``(model, data_loader, cfg)``.
-    """
-    from mmengine.config import Config
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
-
-    from mmdld.registry import MODELS
-    from mmdld.utils import register_all_modules
-
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    register_all_modules(init_default_scope=False)
-    init_default_scope(cfg.get('default_scope', 'mmdld'))
-    model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    model = revert_sync_batchnorm(model).to(device).eval()
-    loader_cfg = copy.deepcopy(cfg.test_dataloader)
-    loader_cfg['batch_size'] = 1
-    return model, Runner.build_dataloader(loader_cfg), cfg
-
-
-def merge_into_json(path: str, values: Dict[str, Any]) -> None:
-    """Add cost numbers to a results JSON (e.g. the metric's ``spotting_results.json``).
-
-    Args:
-        path (str): JSON file holding an object; created when missing.
-        values (dict): Keys and values to set, e.g. ``{'FPS': 12.3}``.
-
-    Raises:
-        ValueError: If the file does not hold a JSON object.
-    """
-    import json
-    import os.path as osp
-    report: Dict[str, Any] = {}
-    if osp.exists(path):
-        with open(path, encoding='utf-8') as f:
-            report = json.load(f)
-        if not isinstance(report, dict):
-            raise ValueError(f'{path}: expected a JSON object, got {type(report).__name__}')
-    report.update(values)
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump(report, f, indent=2)

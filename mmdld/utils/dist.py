@@ -27,8 +27,8 @@ def setup_cpu_distributed(cfg: Config) -> None:
         return
     if cfg.launcher != 'pytorch':
         raise RuntimeError(
-            f'launcher={cfg.launcher!r} needs CUDA; on CPU-only machines use '
-            'tools/dist_train.sh (launcher=pytorch, gloo backend).')
+            f'launcher={cfg.launcher!r} needs CUDA; on CPU-only machines launch with '
+            'torchrun and launcher=pytorch (gloo backend).')
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(
             backend='gloo',

@@ -21,8 +21,8 @@ SUPPORTED: Dict[str, Tuple[str, str, str]] = {
     'mmocr': ('1.0.1', '1.1.0', 'the textspotting dataset format and Dictionary mmdld uses'),
 }
 
-INSTALL_HINT = ('Install the supported stack with `make test` (or `bash tools/setup_env.sh`), '
-                'which builds a project-local .venv; see README.md.')
+INSTALL_HINT = ('Install the supported stack with `make env`, which builds a project-local '
+                '.venv; see README.md.')
 
 
 class IncompatibleEnvironmentError(RuntimeError):
@@ -62,7 +62,7 @@ def find_problems() -> List[str]:
             problems.append(
                 'mmcv is installed without its compiled ops (mmcv._ext is missing): mmdld needs '
                 'RoIAlign and NMS from mmcv.ops. Build mmcv 2.0.1 with MMCV_WITH_OPS=1 '
-                '(tools/setup_env.sh does it).')
+                '(`make env` does it).')
     return problems
 
 

@@ -51,8 +51,8 @@ def register_mmdld_package() -> None:
 
     MMEngine resolves ``pkg::path`` only for packages listed in its ``MODULE2PACKAGE`` table
     (OpenMMLab's own repositories); adding mmdld there makes ``_base_ = 'mmdld::...'`` work in a
-    user's project once mmdld is imported (mmdld's ``tools/train.py`` and ``tools/test.py`` import
-    it before parsing the config). The configs are looked up in ``mmdld/.mim/configs``, which
+    user's project once mmdld is imported (mmdld's train and test scripts import it before
+    parsing the config). The configs are looked up in ``mmdld/.mim/configs``, which
     ``setup.py`` creates on install.
     """
     from mmengine.config import utils as config_utils

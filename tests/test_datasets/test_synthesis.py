@@ -6,7 +6,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
-from mmengine.registry import init_default_scope
+from helpers import CONFIG_DIR, TOOLS_DIR
 from PIL import Image, ImageDraw
 
 from mmdld.datasets import SyntheticSpottingDataset
@@ -18,7 +18,6 @@ from mmdld.datasets.synthesis.fonts import cap_height_ratio
 from mmdld.datasets.synthesis.text_render import Baseline, render_curved, render_straight
 from mmdld.registry import DATASETS
 
-CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 SMALL_CFG = dict(num_train=6, num_test=5, img_size=256, seed=3)
 
 
@@ -392,7 +391,6 @@ def test_loads_through_mmocr_ocrdataset(small_set):
 
 
 def test_synthetic_dataset_generates_once_and_feeds_mmdld_pipeline(tmp_path):
-    init_default_scope('mmdld')
     root = str(tmp_path / 'data' / 'synthetic')
     synth_cfg = dict(num_train=3, num_test=2, img_size=192, seed=1, workers=1)
     pipeline = [
@@ -432,7 +430,6 @@ def test_synthetic_dataset_generates_once_and_feeds_mmdld_pipeline(tmp_path):
 
 def test_config_training_pipeline_runs_on_generated_data(tmp_path):
     from mmengine.config import Config
-    init_default_scope('mmdld')
     cfg = Config.fromfile(osp.join(CONFIG_DIR, '_base_', 'datasets', 'synthetic_spotting.py'))
     root = str(tmp_path / 'synthetic')
     dataset_cfg = cfg.synthetic_spotting_train.copy()
@@ -470,7 +467,7 @@ def test_empty_existing_folder_is_filled(tmp_path):
 
 def _run_tool(relpath, argv):
     import importlib.util
-    path = osp.join(osp.dirname(__file__), '..', '..', 'tools', relpath)
+    path = osp.join(TOOLS_DIR, relpath)
     spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

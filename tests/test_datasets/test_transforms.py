@@ -7,24 +7,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import CONFIG_DIR
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
 from mmengine.config import Config
 from mmengine.dataset import Compose
-from mmengine.registry import init_default_scope
 
 from mmdld.datasets.transforms import (FilterSpottingInstances, PackSpottingInputs,
                                        PolygonsToMasks, polygon_area)
 from mmdld.models.roi_heads import mask_to_polygon
 from mmdld.registry import DATASETS, TRANSFORMS
 
-CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 FILTER_MODULE = 'mmdld.datasets.transforms.filter_instances.print_log'
-
-
-@pytest.fixture(autouse=True)
-def mmdld_scope():
-    init_default_scope('mmdld')
 
 
 def square(x, y, s):
@@ -67,8 +61,8 @@ def test_filter_marks_unreadable_and_degenerate_instances():
     assert log.call_count == 1
     message = log.call_args.args[0]
     assert message.startswith('imgs/a.jpg: ')
-    assert "text 'caf\u00e9' of instance 1 has characters ['\u00e9'] outside the dictionary" \
-        in message
+    assert ("text 'caf\u00e9' of instance 1 has characters ['\u00e9'] outside the dictionary"
+            in message)
     assert "text 'ABCDEFGHIJ' of instance 2 is longer than max_seq_len=8" in message
     assert 'instance 3 has a degenerate polygon (area 0.00 px)' in message
     assert 'instance 4' not in message and 'instance 5' not in message

@@ -6,12 +6,13 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import TOOLS_DIR
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
 from mmdld.evaluation import E2ESpottingMetric
 
-TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'analysis_tools', 'eval_rrc.py')
+TOOL = osp.join(TOOLS_DIR, 'analysis_tools', 'eval_rrc.py')
 
 
 def load_tool():

@@ -1,6 +1,5 @@
 """Tests of DLDDistiller: teacher handling, gradient routing, batching, modes, inference."""
 import copy
-import glob
 import os.path as osp
 
 import numpy as np
@@ -271,7 +270,7 @@ def test_k_scale_passes_are_batched(dld):
     scale_pass_shapes = []
     handle = dld.student.backbone.register_forward_hook(
         lambda m, args, out: shapes.append(tuple(args[0].shape)))
-    k_handle = dld._folded_features.copy.backbone.register_forward_hook(
+    k_handle = dld.scale_pass.extractor.copy.backbone.register_forward_hook(
         lambda m, args, out: scale_pass_shapes.append(tuple(args[0].shape)))
     teacher_calls = []
     t_handle = dld.teacher.backbone.register_forward_hook(
@@ -309,28 +308,32 @@ def _scale_log_probs_one_by_one(model, data):
     """y_{s_i} by hand: one student pass and one recognition call per scale."""
     inputs, samples = data['inputs'], data['data_samples']
     model.student.eval()
-    rec_head = model.student.roi_head.rec_head
     out = []
     with torch.no_grad():
         gts = [s.gt_instances for s in samples]
-        targets = model.teacher.roi_head.rec_forward_gt(
-            model.teacher.extract_feat(inputs), gts)['targets']
+        targets = model.teacher.gt_recognition(model.teacher.extract_feat(inputs), gts).targets
         for scale in SCALES:
             small, small_samples = resize_batch(inputs, samples, scale, size_divisor=32)
-            rec = model.student.roi_head.rec_forward_gt(
+            rec = model.student.gt_recognition(
                 model.student.extract_feat(small), [s.gt_instances for s in small_samples])
-            out.append(rec_head.step_log_probs(rec['context'], targets))
+            out.append(model.student.step_log_probs(rec.context, targets))
     model.student.train()
     return torch.stack(out), targets
+
+
+def _scale_pass(model, data, targets):
+    """The distiller's k no-grad passes (step 3) on a pre-processed batch."""
+    return model.scale_pass(model.student, data['inputs'], data['data_samples'], model.scales,
+                            targets, model._resize)
 
 
 def test_stacked_recognition_of_the_k_scales_equals_one_pass_per_scale(dld):
     dld.train()
     data = preprocess(dld, three_images(), True)
     expected, targets = _scale_log_probs_one_by_one(dld, data)
-    got = dld._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
+    got = _scale_pass(dld, data, targets)
     assert got.shape == expected.shape == (len(SCALES), 4, targets.size(1),
-                                           dld.student.roi_head.rec_head.num_classes)
+                                           dld.student.recognition_spec.num_classes)
     assert torch.allclose(got, expected, atol=1e-4)
     assert dld.student.training  # restored after the eval-mode passes
 
@@ -340,7 +343,7 @@ def test_low_precision_scale_passes_stay_close_to_full_precision():
     model.train()
     data = preprocess(model, three_images(), True)
     expected, targets = _scale_log_probs_one_by_one(model, data)
-    got = model._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
+    got = _scale_pass(model, data, targets)
     assert got.dtype == torch.float32
     # bfloat16 keeps ~3 significant digits: the distributions agree to a few hundredths.
     assert (got.exp() - expected.exp()).abs().max() < 0.05
@@ -358,9 +361,9 @@ def test_low_precision_scale_passes_write_each_weight_once():
     data = preprocess(model, three_images(), True)
     targets = torch.full((4, 3), 1, dtype=torch.long)
     stem_shape = list(model.student.backbone.conv1.weight.shape)
-    model._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
+    _scale_pass(model, data, targets)
     with torch.profiler.profile(record_shapes=True) as prof:
-        model._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
+        _scale_pass(model, data, targets)
     events = [e for e in prof.events() if e.input_shapes and e.input_shapes[0] == stem_shape]
     assert len([e for e in events if e.name == 'aten::_to_copy']) == 0
     assert len([e for e in events if e.name == 'aten::copy_']) == 1
@@ -369,7 +372,7 @@ def test_low_precision_scale_passes_write_each_weight_once():
     # Only the recognition encoder's norms run (on the k x N crops), none on the images.
     assert norms and all(shape[0] == len(SCALES) * targets.size(0) for shape in norms)
     assert len(SCALES) * targets.size(0) != num_imgs
-    assert model._folded_features.copy.backbone.conv1.weight.dtype == torch.bfloat16
+    assert model.scale_pass.extractor.copy.backbone.conv1.weight.dtype == torch.bfloat16
 
 
 def test_skd_only_mode_equals_student_losses_plus_hand_computed_skd():
@@ -417,17 +420,17 @@ def test_skd_only_mode_equals_student_losses_plus_hand_computed_skd():
     # L_roi and L_con: mean squared error between student and teacher features (eq. 7-8).
     with torch.no_grad():
         gts = [s.gt_instances for s in samples]
-        t_out = model.teacher.roi_head.rec_forward_gt(model.teacher.extract_feat(inputs), gts)
-        s_out = model.student.roi_head.rec_forward_gt(
+        t_out = model.teacher.gt_recognition(model.teacher.extract_feat(inputs), gts)
+        s_out = model.student.gt_recognition(
             model.student.extract_feat(small), [s.gt_instances for s in small_samples])
-        roi = ((s_out['roi_feats'] - t_out['roi_feats'])**2).mean()
-        con = ((s_out['context'] - t_out['context'])**2).mean()
+        roi = ((s_out.roi_feats - t_out.roi_feats)**2).mean()
+        con = ((s_out.context - t_out.context)**2).mean()
         # L_seq with K = 1: minus the student's log-probability of the teacher's best beam.
-        beams = model.teacher.roi_head.rec_head.beam_search(t_out['context'], 3, 1)
+        beams = model.teacher.roi_head.rec_head.beam_search(t_out.context, 3, 1)
         steps = beams['indices'].size(-1)
         valid = torch.arange(steps) < beams['lengths'][:, 0, None]
         seq = -model.student.roi_head.rec_head.sequence_log_prob(
-            s_out['context'], beams['indices'][:, 0], valid).mean()
+            s_out.context, beams['indices'][:, 0], valid).mean()
     assert losses['loss_skd_roi'].item() == pytest.approx(roi.item(), rel=1e-4)
     assert losses['loss_skd_con'].item() == pytest.approx(con.item(), rel=1e-4)
     assert losses['loss_skd_seq'].item() == pytest.approx(seq.item(), rel=1e-4)
@@ -440,7 +443,7 @@ def test_drs_only_mode_has_no_skd_and_no_beam_search(monkeypatch):
     def no_beam_search(*args, **kwargs):
         raise AssertionError('beam search must not run without SKD')
 
-    monkeypatch.setattr(model.teacher.roi_head.rec_head, 'beam_search', no_beam_search)
+    monkeypatch.setattr(model.teacher, 'beam_search', no_beam_search)
     model.train()
     losses = model(**preprocess(model, three_images(), True), mode='loss')
     assert not any(k.startswith('loss_skd') for k in losses)
@@ -460,11 +463,14 @@ def test_images_without_text_keep_every_branch_in_the_graph():
 
 
 # ----------------------------------------------------------------------------- costs
-def test_costs_are_measured_once_on_the_first_batch():
+def test_costs_are_measured_once_before_the_first_step():
     model = distiller(scale_costs=None, scale_gflops=None, selector_gflops=None)
     assert not model.costs_ready and model.drs_loss is None
     model.eval()
     data = preprocess(model, batch_of(packed([rect(10, 20, 110, 45)], ['HI'], seed=6)), False)
+    # The steps themselves do not measure: forward prepares the costs before calling them.
+    with pytest.raises(RuntimeError, match='call `prepare_costs'):
+        model.predict(data['inputs'], data['data_samples'])
     with torch.no_grad():
         model(**data, mode='predict')
     assert model.costs_ready and model.drs_loss is not None
@@ -483,8 +489,8 @@ def test_costs_are_measured_once_on_the_first_batch():
     assert model.drs_loss.flops_loss.scale_costs.tolist() == pytest.approx(costs)
     sample = data['data_samples'][0]
     index = SCALES.index(sample.dld_scale)
-    assert sample.dld_gflops == pytest.approx(gflops[index] + model._selector_gflops)
-    assert model._selector_gflops > 0
+    assert sample.dld_gflops == pytest.approx(gflops[index] + model.cost_table.selector_gflops)
+    assert model.cost_table.selector_gflops > 0
     # Measured once: the values stay put.
     with torch.no_grad():
         model(**preprocess(model, batch_of(packed([], [], seed=7)), False), mode='predict')
@@ -561,13 +567,28 @@ class _Runner:
         self.message_hub = MessageHub.get_instance('test_distiller')
 
 
-def test_gumbel_hook_sets_the_temperature_that_the_loss_uses(dld):
+def test_gumbel_hook_sets_the_temperature_that_the_loss_uses(dld, monkeypatch):
     hook = GumbelTemperatureHook(tau_init=5.0, sigma=0.965, by_epoch=True)
+    used = []
+    sample = dld.selector.sample
+
+    def recording_sample(logits, tau=None, generator=None):
+        used.append(dld.selector.temperature if tau is None else tau)
+        return sample(logits, tau, generator)
+
+    monkeypatch.setattr(dld.selector, 'sample', recording_sample)
+    dld.train()
+    data = preprocess(dld, three_images(), True)
     for epoch in (0, 10, 30):
         runner = _Runner(dld, epoch=epoch)
         hook.before_train_epoch(runner)
         hook.before_train_iter(runner, 0)
-        assert dld.selector.temperature == pytest.approx(5.0 * 0.965**epoch)
+        tau = 5.0 * 0.965**epoch
+        assert dld.selector.temperature == pytest.approx(tau)
+        losses = dld(**data, mode='loss')
+        # The Gumbel-softmax of this step drew h at the hook's tau, and the log says so.
+        assert used[-1] == pytest.approx(tau)
+        assert losses['drs_tau'].item() == pytest.approx(tau)
     # After a resume the runner's epoch is restored, and so is tau (no state in the hook).
     fresh = GumbelTemperatureHook(tau_init=5.0, sigma=0.965, by_epoch=True)
     dld.selector.temperature = 5.0
@@ -659,14 +680,20 @@ def test_dld_configs_follow_the_paper():
     assert single.model.selector is None and single.model.fixed_scale == 0.5
 
 
-@pytest.mark.parametrize('path', sorted(glob.glob(osp.join(DLD_DIR, 'vanilla_*.py'))))
-def test_vanilla_configs_test_the_spotter_at_a_fixed_short_side(path):
-    short = int(osp.basename(path).split('_s')[-1][:-3])
-    cfg = Config.fromfile(path)
-    assert cfg.model.type == 'MaskRCNNSpotter'
-    resize = [t for t in cfg.test_dataloader.dataset.pipeline if t.type == 'mmocr.Resize']
-    assert resize[0].scale == (4 * short, short)
-    assert cfg.val_dataloader.dataset.pipeline == cfg.test_dataloader.dataset.pipeline
+@pytest.mark.parametrize('name, default, short', [('vanilla_r50_totaltext.py', 448, 640),
+                                                   ('vanilla_r18_synthetic.py', 160, 96)])
+def test_vanilla_configs_test_the_spotter_at_a_fixed_short_side(name, default, short,
+                                                                monkeypatch):
+    monkeypatch.delenv('VANILLA_SHORT_SIDE', raising=False)
+    for env, expected in ((None, default), (str(short), short)):
+        if env is not None:
+            monkeypatch.setenv('VANILLA_SHORT_SIDE', env)
+        cfg = Config.fromfile(osp.join(DLD_DIR, name))
+        assert cfg.model.type == 'MaskRCNNSpotter'
+        pipeline = cfg.test_dataloader.dataset.pipeline
+        resize = [t for t in pipeline if t.type.endswith('Resize')]
+        assert len(resize) == 1 and resize[0].scale == (4 * expected, expected)
+        assert cfg.val_dataloader.dataset.pipeline == pipeline
 
 
 def test_small_dld_config_builds_a_distiller():
@@ -713,10 +740,11 @@ def test_folded_copy_of_the_scale_passes_is_not_part_of_the_model(dld):
     num_params = len(list(dld.parameters()))
     data = preprocess(dld, three_images(), True)
     dld(**data, mode='loss')
-    assert '_folded_features' in dld.__dict__
+    copy_params = {id(p) for p in dld.scale_pass.extractor.copy.parameters()}
+    assert copy_params and not copy_params & {id(p) for p in dld.parameters()}
     assert set(dld.state_dict()) == keys
     assert len(list(dld.parameters())) == num_params
-    assert all(not name.startswith('_folded') for name, _ in dld.named_modules())
+    assert all(m is not dld.scale_pass.extractor.copy for m in dld.modules())
 
 
 def test_scale_passes_of_a_spotter_with_its_own_extract_feat_use_its_modules():
@@ -731,6 +759,7 @@ def test_scale_passes_of_a_spotter_with_its_own_extract_feat_use_its_modules():
             return super().extract_feat(batch_inputs)
 
     model.student.__class__ = OwnFeatures
-    got = model._student_scale_log_probs(data['inputs'], data['data_samples'], targets)
-    assert '_folded_features' not in model.__dict__
+    assert model.student.feature_network() is None
+    got = _scale_pass(model, data, targets)
+    assert model.scale_pass.extractor is None
     assert torch.allclose(got, expected, atol=1e-4)

@@ -12,6 +12,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmdld.models.roi_heads import SpottingRoIHead, box_polygon, mask_to_polygon
+from mmdld.models.spotters import GTRecognition
 from mmdld.registry import MODELS
 
 C = 8  # feature channels
@@ -103,24 +104,25 @@ def proposals(boxes):
     return InstanceData(bboxes=boxes, scores=torch.linspace(0.9, 0.5, len(boxes)))
 
 
-# --------------------------------------------------------------------- rec_forward_gt
-def test_rec_forward_gt_shapes_and_order():
+# --------------------------------------------------------------------- gt_recognition
+def test_gt_recognition_shapes_and_order():
     head = build_head()
     batch = [gt_instances([rect(10, 10, 90, 40), rect(20, 60, 180, 100)], ['AB', 'HELLO']),
              gt_instances([], []),
              gt_instances([rect(30, 30, 60, 90)], ['XYZ'])]
-    out = head.rec_forward_gt(feats(batch=3), batch)
-    assert out['num_per_img'] == [2, 0, 1]
-    assert out['roi_feats'].shape == (3, C, 8, 32)
-    assert out['context'].shape == (3, 32, 16)
-    assert out['targets'].shape == (3, 6) and out['targets'].dtype == torch.long
-    assert out['valid'].sum(1).tolist() == [3, 6, 4]  # characters + END
+    out = head.gt_recognition(feats(batch=3), batch)
+    assert isinstance(out, GTRecognition) and len(out) == 3
+    assert out.num_per_img == [2, 0, 1]
+    assert out.roi_feats.shape == (3, C, 8, 32)
+    assert out.context.shape == (3, 32, 16)
+    assert out.targets.shape == (3, 6) and out.targets.dtype == torch.long
+    assert out.valid.sum(1).tolist() == [3, 6, 4]  # characters + END
     # Row order is the images' GT order: the targets decode back to the words.
-    assert head.rec_head.indices_to_texts(out['targets']) == ['AB', 'HELLO', 'XYZ']
+    assert head.rec_head.indices_to_texts(out.targets) == ['AB', 'HELLO', 'XYZ']
 
 
 @pytest.mark.parametrize('masks', ['polygon', 'bitmap', 'none'])
-def test_rec_forward_gt_masks_with_the_gt_mask(masks):
+def test_gt_recognition_masks_with_the_gt_mask(masks):
     """On a constant feature map, F_roi is the GT mask cropped to the box: the left half of
     the box is text, the right half background."""
     head = build_head()
@@ -129,18 +131,17 @@ def test_rec_forward_gt_masks_with_the_gt_mask(masks):
     gt.bboxes = torch.tensor([[16., 16., 144., 48.]])
     if masks == 'none':
         gt.polygons = [poly]  # the test-time case: masks are built from the polygons
-    out = head.rec_forward_gt(feats(value=1.0), [gt])
-    f = out['roi_feats'][0]
+    f = head.gt_recognition(feats(value=1.0), [gt]).roi_feats[0]
     assert torch.allclose(f[:, :, :15], torch.ones_like(f[:, :, :15]), atol=1e-5)
     assert torch.allclose(f[:, :, 17:], torch.zeros_like(f[:, :, 17:]), atol=1e-5)
 
 
-def test_rec_forward_gt_without_texts_is_an_error():
+def test_gt_recognition_without_texts_is_an_error():
     head = build_head()
     gt = gt_instances([rect(10, 10, 90, 40)], ['AB'])
     gt2 = InstanceData(bboxes=torch.tensor([[1., 1., 20., 20.]]), labels=torch.zeros(1).long())
     with pytest.raises(ValueError, match='gt_instances of image 1 in the batch have no `texts`'):
-        head.rec_forward_gt(feats(batch=2), [gt, gt2])
+        head.gt_recognition(feats(batch=2), [gt, gt2])
 
 
 # ---------------------------------------------------------------------------- losses
@@ -154,14 +155,50 @@ def test_loss_has_detection_and_recognition_terms_with_gradients():
     losses = head.loss(x, rpn, samples)
     assert {'loss_cls', 'loss_bbox', 'loss_mask', 'loss_rec'} <= set(losses)
     # loss_rec is the recogniser's cross entropy of the GT crops.
-    out = head.rec_forward_gt(x, [s.gt_instances for s in samples])
-    logits = head.rec_head.forward_train(out['context'], out['targets'])
-    expected = head.rec_head.loss_from_logits(logits, out['targets'], out['valid'])
+    out = head.gt_recognition(x, [s.gt_instances for s in samples])
+    logits = head.rec_head.forward_train(out.context, out.targets)
+    expected = head.rec_head.loss_from_logits(logits, out.targets, out.valid)
     torch.testing.assert_close(losses['loss_rec'], expected)
     head.zero_grad()
     losses['loss_rec'].backward()
     assert x[0].grad is not None and x[0].grad.abs().sum() > 0
     assert x[1].grad is None or x[1].grad.abs().sum() == 0  # the rec branch reads stride 4 only
+    assert all(p.grad is not None for p in head.rec_head.parameters())
+
+
+def test_deferring_recognition_hands_back_the_gt_recognition_instead_of_loss_rec():
+    head = build_head()
+    x = feats(batch=2)
+    samples = [data_sample(gt_instances([rect(10, 10, 90, 40)], ['AB'])),
+               data_sample(gt_instances([rect(30, 30, 60, 90)], ['XYZ']))]
+
+    def rpn():  # StandardRoIHead.loss turns the proposals' boxes into priors in place
+        return [proposals([[8, 8, 92, 44]]), proposals([[28, 28, 62, 92]])]
+
+    torch.manual_seed(0)
+    full = head.loss(x, rpn(), samples)
+    torch.manual_seed(0)
+    with head.deferring_recognition() as recognitions:
+        deferred = head.loss(x, rpn(), samples)
+    # The same box and mask losses (same sampling), no recognition loss, one record.
+    assert set(full) - set(deferred) == {'loss_rec'}
+    for key in deferred:
+        torch.testing.assert_close(deferred[key], full[key])
+    assert len(recognitions) == 1 and recognitions[0].num_per_img == [1, 1]
+    # Its recognition loss is the head's loss_rec.
+    torch.testing.assert_close(head.recognition_loss(recognitions[0])['loss_rec'],
+                               full['loss_rec'])
+    # Outside the context the head computes loss_rec again.
+    assert 'loss_rec' in head.loss(x, rpn(), samples)
+
+
+def test_recognition_loss_of_no_instance_keeps_every_term_in_the_graph():
+    head = MODELS.build(dict(head_cfg(), rec_head=dict(head_cfg()['rec_head'], aux_ctc_weight=1.)))
+    x = tuple(f.requires_grad_() for f in feats(batch=1))
+    losses = head.recognition_loss(head.gt_recognition(x, [gt_instances([], [])]))
+    assert set(losses) == {'loss_rec', 'loss_rec_ctc'}
+    sum(losses.values()).backward()
+    assert all(v.item() == 0 for v in losses.values())
     assert all(p.grad is not None for p in head.rec_head.parameters())
 
 
@@ -196,8 +233,8 @@ def test_predict_outputs_in_the_original_frame():
     assert raw.masks.shape == (m, 128, 192)
     assert isinstance(res.texts, list) and len(res.texts) == m
     assert all(isinstance(t, str) for t in res.texts)
-    assert res.text_scores.shape == (m, ) and (res.text_scores >= 0).all() \
-        and (res.text_scores <= 1).all()
+    assert res.text_scores.shape == (m, )
+    assert (res.text_scores >= 0).all() and (res.text_scores <= 1).all()
     assert res.texts == raw.texts  # recognition reads the input frame either way
     assert len(res.polygons) == m
     for poly, box in zip(res.polygons, res.bboxes.numpy()):
@@ -218,8 +255,8 @@ def test_predict_reads_detections_with_their_predicted_masks():
         return original(feats_, rois, roi_masks)
 
     sample = data_sample(gt_instances([], []))
-    with mock.patch.object(head.rec_roi_extractor, 'forward', side_effect=spy), \
-            torch.no_grad():
+    with (mock.patch.object(head.rec_roi_extractor, 'forward', side_effect=spy),
+          torch.no_grad()):
         res = head.predict(x, [proposals([[10, 10, 90, 40], [100, 60, 180, 110]])],
                            [sample], rescale=False)[0]
     rois, roi_masks = calls[0]
@@ -258,8 +295,8 @@ def test_rec_on_gt_reads_gt_scaled_into_the_input_frame():
     gts = gt_instances([rect(8, 8, 24, 16), rect(40, 20, 56, 40)], ['AB', 'C'], masks=None)
     gts.bboxes = torch.tensor([[8., 8., 40., 16.], [40., 20., 72., 40.]])
     sample = data_sample(gts, scale=2.0)
-    with mock.patch.object(head.rec_roi_extractor, 'forward', side_effect=spy), \
-            torch.no_grad():
+    with (mock.patch.object(head.rec_roi_extractor, 'forward', side_effect=spy),
+          torch.no_grad()):
         head.predict(feats(), [proposals([])], [sample], rescale=True)
     rois, roi_masks = calls[-1]
     torch.testing.assert_close(rois, torch.tensor([[0., 16., 16., 80., 32.],
@@ -344,6 +381,6 @@ def test_rec_train_jitter_adds_samples_to_loss_rec_only():
         loss = head.rec_loss(x, gts)['loss_rec']
     assert seen == [6] and torch.isfinite(loss)
     # Distillation reads the GT boxes only.
-    assert head.rec_forward_gt(x, gts)['targets'].size(0) == 2
+    assert len(head.gt_recognition(x, gts)) == 2
     with pytest.raises(ValueError, match='roi_head.rec_train_jitter'):
         MODELS.build(dict(head_cfg(), rec_train_jitter=dict(num=2, ratio=0.7)))

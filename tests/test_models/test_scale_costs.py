@@ -15,7 +15,8 @@ from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 from torch.utils.data import Dataset
 
-from mmdld.models.utils import (count_forward_flops, measure_scale_costs, measure_scale_flops,
+from mmdld.models.distillers import ScaleCostTable
+from mmdld.models.utils import (count_forward_flops, measure_scale_flops, normalise_costs,
                                 resize_batch)
 from mmdld.registry import DATASETS, MODELS
 
@@ -80,10 +81,15 @@ def test_count_forward_flops_matches_hand_count():
     assert flops == 64 * 64 * FLOPS_PER_PIXEL
 
 
+def _relative_costs(model, batches, scales):
+    flops = measure_scale_flops(model, batches, [1.0, *scales])
+    return normalise_costs(flops[1:], flops[0])
+
+
 def test_costs_of_a_conv_net_scale_as_s_squared():
     model = TinyConvSpotter()
     scales = [0.75, 0.5, 0.25]
-    costs = measure_scale_costs(model, [_batch((64, 64))], scales)
+    costs = _relative_costs(model, [_batch((64, 64))], scales)
     assert costs == pytest.approx([s**2 for s in scales], rel=1e-9)
     # The model ran on the resized images with matching metainfo: 1.0 first, then the scales.
     assert model.seen_shapes[-4:] == [[(64, 64)], [(48, 48)], [(32, 32)], [(16, 16)]]
@@ -103,8 +109,31 @@ def test_flops_are_averaged_per_image():
 def test_padding_is_part_of_the_measured_cost():
     # 64 * 0.75 = 48 is padded back to 64 by a size divisor of 32: no saving at that scale.
     model = TinyConvSpotter(pad_size_divisor=32)
-    costs = measure_scale_costs(model, [_batch((64, 64))], [0.75, 0.5])
+    costs = _relative_costs(model, [_batch((64, 64))], [0.75, 0.5])
     assert costs == pytest.approx([1.0, 0.25])
+
+
+def test_cost_table_keeps_given_values_and_measures_the_missing_ones_once():
+    student, teacher = TinyConvSpotter(), TinyConvSpotter()
+    given = ScaleCostTable((0.5, 0.25), relative=[0.3, 0.1], gflops=[2., 1.],
+                           selector_gflops=0.5)
+    assert given.ready and given.gflops_at(1) == pytest.approx(1.5)
+    # Ready: nothing is measured (the models are not even called).
+    assert not given.ensure(None, None, None, torch.zeros(1, 3, 8, 8), [], 1, 0.)
+    with pytest.raises(ValueError, match='`model.scale_gflops` needs one value per'):
+        ScaleCostTable((0.5, 0.25), gflops=[1.])
+
+    table = ScaleCostTable((0.5, 0.25), gflops=[9., 8.], selector_gflops=None,
+                           with_selector=False)
+    assert table.ready and table.selector_gflops == 0. and table.relative is None
+    table = ScaleCostTable((0.5, 0.25), gflops=[9., 8.])
+    assert not table.ready
+    data = student.data_preprocessor(_batch((64, 64)), False)
+    samples = data['data_samples']
+    assert table.ensure(student, teacher, None, data['inputs'], samples, 1, 0.)
+    assert table.ready and table.relative == pytest.approx([0.25, 0.0625])
+    assert table.gflops == [9., 8.] and table.selector_gflops == 0.
+    assert not table.ensure(student, teacher, None, data['inputs'], samples, 1, 0.)
 
 
 def test_measure_requires_images():

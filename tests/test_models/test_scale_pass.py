@@ -39,7 +39,7 @@ def batchnorms(module: nn.Module) -> int:
 @pytest.mark.parametrize('path', [TINY, R50], ids=['r18_tiny', 'r50_totaltext'])
 def test_every_backbone_and_neck_batchnorm_is_folded(path):
     spotter = build_spotter(path)
-    extractor = FoldedFeatureExtractor(spotter, torch.bfloat16)
+    extractor = FoldedFeatureExtractor(spotter.feature_network(), torch.bfloat16)
     expected = batchnorms(spotter.backbone) + batchnorms(spotter.neck)
     assert expected > 0 and len(extractor.folded_pairs) == expected == extractor.num_batchnorms
     assert batchnorms(extractor.copy) == 0
@@ -50,7 +50,7 @@ def test_every_backbone_and_neck_batchnorm_is_folded(path):
 
 def test_folded_copy_computes_the_students_features_and_follows_its_weights():
     spotter = build_spotter()
-    extractor = FoldedFeatureExtractor(spotter, torch.float32, num_levels=2)
+    extractor = FoldedFeatureExtractor(spotter.feature_network(), torch.float32, num_levels=2)
     images = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
         expected = spotter.extract_feat(images)[:2]
@@ -74,7 +74,7 @@ def test_folded_copy_computes_the_students_features_and_follows_its_weights():
 
 def test_low_precision_copy_stays_close_under_autocast():
     spotter = build_spotter()
-    extractor = FoldedFeatureExtractor(spotter, torch.bfloat16, num_levels=1)
+    extractor = FoldedFeatureExtractor(spotter.feature_network(), torch.bfloat16, num_levels=1)
     images = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
         expected = spotter.extract_feat(images)[0]
@@ -109,7 +109,7 @@ def test_layers_outside_the_conventions_are_not_folded():
     bn.running_mean.uniform_(-1, 1)
     bn.running_var.uniform_(0.5, 2)
     spotter.eval()
-    extractor = FoldedFeatureExtractor(spotter, torch.float32)
+    extractor = FoldedFeatureExtractor(spotter.feature_network(), torch.float32)
     # The names look foldable; the self-check on a probe input refuses the fold.
     assert extractor.folded_pairs == [] and extractor.num_batchnorms == 1
     assert batchnorms(extractor.copy) == 1
@@ -120,7 +120,7 @@ def test_layers_outside_the_conventions_are_not_folded():
         assert torch.allclose(extractor(images)[0], spotter.extract_feat(images)[0], atol=1e-5)
 
 
-def test_a_spotter_with_its_own_extract_feat_is_refused():
+def test_a_spotter_with_its_own_extract_feat_has_no_network_to_fold():
 
     class OwnFeatures(type(build_spotter())):
 
@@ -128,6 +128,17 @@ def test_a_spotter_with_its_own_extract_feat_is_refused():
             return super().extract_feat(batch_inputs)
 
     spotter = build_spotter()
+    assert isinstance(spotter.feature_network(), nn.Module)
     spotter.__class__ = OwnFeatures
-    with pytest.raises(TypeError, match='OwnFeatures overrides `extract_feat`'):
-        FoldedFeatureExtractor(spotter, torch.float32)
+    # The scale passes then run its own extract_feat (test_distiller.py).
+    assert spotter.feature_network() is None
+
+
+def test_the_copy_is_current_only_for_the_same_modules_dtype_and_levels():
+    spotter = build_spotter()
+    extractor = FoldedFeatureExtractor(spotter.feature_network(), torch.float32, num_levels=1)
+    # A fresh wrapper around the same backbone and neck is the same network.
+    assert extractor.is_current(spotter.feature_network(), torch.float32, 1)
+    assert not extractor.is_current(spotter.feature_network(), torch.bfloat16, 1)
+    assert not extractor.is_current(spotter.feature_network(), torch.float32, None)
+    assert not extractor.is_current(build_spotter().feature_network(), torch.float32, 1)

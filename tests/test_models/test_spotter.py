@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmdld.models.spotters import MaskRCNNSpotter
+from mmdld.models.spotters import DistillableSpotter, GTRecognition, MaskRCNNSpotter
 from mmdld.registry import MODELS
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
@@ -104,6 +104,38 @@ def test_batch_without_any_text_trains(small_model):
     assert torch.isfinite(total)
     assert losses['loss_rec'].item() == 0.0
     total.backward()
+
+
+def test_protocol_losses_are_the_spotters_own_without_loss_rec(small_model):
+    model = small_model.train()
+    assert isinstance(model, DistillableSpotter)
+    spec = model.recognition_spec
+    rec_head = model.roi_head.rec_head
+    assert spec.dictionary == tuple(rec_head.dictionary.dict) and spec.roi_size == (8, 32)
+    assert (spec.num_classes, spec.roi_channels, spec.feature_levels) == (
+        rec_head.num_classes, rec_head.in_channels, 1)
+    data = model.data_preprocessor(
+        batch(packed([rect(10, 20, 120, 50), rect(30, 70, 150, 110)], ['HELLO', 'world']),
+              packed([rect(20, 20, 90, 60)], ['ab'])), True)
+    torch.manual_seed(3)
+    own = model(**data, mode='loss')
+    torch.manual_seed(3)
+    losses, rec = model.loss_and_gt_recognition(data['inputs'], data['data_samples'])
+    # MMDetection's TwoStageDetector.loss, with the recognition loss left to the caller.
+    assert set(own) - set(losses) == {'loss_rec'}
+    for key, value in losses.items():
+        torch.testing.assert_close(value, own[key], msg=key)
+    assert isinstance(rec, GTRecognition) and rec.num_per_img == [2, 1]
+    assert rec.context.requires_grad
+    torch.testing.assert_close(model.recognition_loss(rec)['loss_rec'], own['loss_rec'])
+    # The decoding methods of the protocol agree with each other.
+    with torch.no_grad():
+        beams = model.beam_search(rec.context, beam_width=3, topk=2)
+        best = model.sequence_log_prob(rec.context, beams.indices[:, 0], beams.valid[:, 0])
+        steps = model.step_log_probs(rec.context, rec.targets)
+    assert beams.indices.shape[:2] == (3, 2)
+    torch.testing.assert_close(best, beams.log_probs[:, 0], atol=1e-4, rtol=1e-4)
+    assert steps.shape == (3, rec.targets.size(1), spec.num_classes)
 
 
 def test_predict_reports_in_the_original_frame(small_model):

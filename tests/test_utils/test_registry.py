@@ -1,16 +1,14 @@
 """The mmdld scope finds mmdld, MMDetection, MMEngine and (prefixed) MMOCR modules."""
 import pytest
-from mmengine.registry import DefaultScope
 
 from mmdld.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 from mmdld.utils import register_all_modules
 
 
 @pytest.fixture(autouse=True)
-def mmdld_scope():
+def registered():
+    # Imports every mmdld module, so that each has registered itself; conftest sets the scope.
     register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope('mmdld'):
-        yield
 
 
 def test_registries_are_children_of_mmdet():

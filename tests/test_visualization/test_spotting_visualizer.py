@@ -2,7 +2,6 @@
 import numpy as np
 import torch
 from mmdet.structures import DetDataSample
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmdld.registry import VISUALIZERS
@@ -23,7 +22,6 @@ def prediction(scores, texts):
 
 
 def build():
-    init_default_scope('mmdld')
     return VISUALIZERS.build(dict(type='SpottingLocalVisualizer', name='test_vis'))
 
 

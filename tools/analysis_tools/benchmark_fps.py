@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
+from mmengine.runner import Runner
 
-from mmdld.evaluation.cost import (benchmark_inference, build_test_model_and_loader,
-                                   merge_into_json)
+from mmdld.apis import init_spotter
+from mmdld.evaluation.cost import benchmark_inference
+from mmdld.utils import merge_into_json
 
 
 def parse_args(argv=None):
@@ -45,8 +47,8 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     logger = MMLogger.get_instance('mmdld_benchmark_fps')
-    model, data_loader, _ = build_test_model_and_loader(args.config, args.checkpoint,
-                                                        args.cfg_options, args.device)
+    model = init_spotter(args.config, args.checkpoint, args.device, args.cfg_options)
+    data_loader = Runner.build_dataloader(dict(model.cfg.test_dataloader, batch_size=1))
     runs = [
         benchmark_inference(model, data_loader, args.max_iter, args.num_warmup,
                             args.log_interval, logger) for _ in range(args.repeat_num)

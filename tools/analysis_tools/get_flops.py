@@ -20,9 +20,11 @@ import torch
 from mmengine.analysis import parameter_count
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
+from mmengine.runner import Runner
 
-from mmdld.evaluation.cost import (build_test_model_and_loader, count_inference_flops,
-                                   merge_into_json, summarize_flops)
+from mmdld.apis import init_spotter
+from mmdld.evaluation.cost import count_inference_flops, summarize_flops
+from mmdld.utils import merge_into_json
 
 
 def parse_args(argv=None):
@@ -49,8 +51,8 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     logger = MMLogger.get_instance('mmdld_get_flops')
-    model, data_loader, _ = build_test_model_and_loader(args.config, args.checkpoint,
-                                                        args.cfg_options, args.device)
+    model = init_spotter(args.config, args.checkpoint, args.device, args.cfg_options)
+    data_loader = Runner.build_dataloader(dict(model.cfg.test_dataloader, batch_size=1))
     per_batch, num_images = [], 0
     for data_batch in data_loader:
         if 0 < args.num_images <= num_images:

@@ -28,8 +28,7 @@ def _check_existing(root: str, ann_file: str, wanted: dict) -> None:
             f'elsewhere, or load it with mmocr.OCRDataset.')
     with open(cfg_path, encoding='utf-8') as f:
         stored = json.load(f)
-    # Sets written before a key existed were made with its default (the generator's output
-    # for the defaults did not change when the key was added): fill it in, then compare.
+    # A key missing from the stored config takes its default (docs/synthetic_data.md).
     defaults = resolve_synth_cfg(None)
     stored = {**{k: v for k, v in defaults.items() if k not in stored}, **stored}
     if stored != wanted:

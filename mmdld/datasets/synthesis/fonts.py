@@ -8,7 +8,7 @@ matplotlib version. PIL loads each (file, size) once per process (``get_font`` i
 """
 import functools
 import os
-from typing import List, Tuple
+from typing import Tuple
 
 from PIL import ImageFont
 
@@ -57,11 +57,6 @@ def list_fonts() -> Tuple[str, ...]:
     return paths
 
 
-def font_names() -> List[str]:
-    """Return the file names (without folder) of :func:`list_fonts`."""
-    return [os.path.basename(p) for p in list_fonts()]
-
-
 @functools.lru_cache(maxsize=2048)
 def get_font(path: str, size: int) -> ImageFont.FreeTypeFont:
     """Load ``path`` at ``size`` pixels (em size), cached per process.
@@ -77,7 +72,7 @@ def cap_height_ratio(path: str) -> float:
     """Return the cap height of the font divided by its em size.
 
     The generator specifies text sizes as the pixel height of capital letters ("char height"),
-    which is comparable across fonts, unlike the em size (STIX capitals are ~10% shorter than
+    which is comparable across fonts, unlike the em size (STIX capitals are shorter than
     DejaVu's at the same em size).
     """
     font = get_font(path, 200)

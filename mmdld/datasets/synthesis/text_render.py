@@ -15,8 +15,7 @@ its rasterisation, eroded by one pixel, and the margin grows until every pixel w
 >= :data:`GLYPH_ALPHA_MIN` lies strictly inside. So "the polygon encloses the glyphs" holds by
 construction, with one pixel to spare for other rasterisers.
 
-MMOCR's and MMDetection's text utilities render no text, and SynthText-style engines are not
-installable offline, hence this module.
+Ours because MMOCR and MMDetection render no text and SynthText-style engines need downloads.
 """
 import math
 from dataclasses import dataclass

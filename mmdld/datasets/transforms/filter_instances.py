@@ -4,8 +4,9 @@ MMOCR's ``LoadOCRAnnotations`` loads every instance as it is on disk. A spotter 
 from a polygon without area or from a word its recogniser cannot spell (a character outside the
 dictionary, or more characters than the decoder's maximum length). Such instances are turned into
 don't-care ones (``gt_ignored=True``): they stay in the sample (the metric still sees them in
-``ignored_instances``) but never reach a loss. Neither MMOCR nor MMDetection has such a
-transform: MMOCR's ``RemoveIgnored`` drops instances entirely and knows nothing of a dictionary.
+``ignored_instances``) but never reach a loss.
+
+Ours because MMOCR's ``RemoveIgnored`` deletes instances instead of marking them don't-care.
 """
 import math
 from typing import Dict, Optional, Set, Union

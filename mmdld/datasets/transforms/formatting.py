@@ -11,12 +11,12 @@ from mmdld.registry import TRANSFORMS
 class PackSpottingInputs(PackDetInputs):
     """MMDetection's ``PackDetInputs`` plus the polygons and texts of each instance.
 
-    ``PackDetInputs`` packs boxes, labels and masks and splits them by ``gt_ignore_flags``
-    into ``gt_instances`` and ``ignored_instances``; it knows nothing of polygons or texts,
-    and MMOCR's ``PackTextDetInputs`` makes a ``TextDetDataSample`` that MMDetection's models
-    do not read. This class reads MMOCR's ``gt_ignored`` as the ignore flags and adds
-    ``polygons`` (list of flat float32 arrays) and ``texts`` (list of str) to both instance
-    sets, as ``docs/data_contract.md`` describes.
+    Ours because ``PackDetInputs`` drops them and MMOCR's packer makes a ``TextDetDataSample``.
+
+    Boxes, labels and masks are split by ``gt_ignore_flags`` into ``gt_instances`` and
+    ``ignored_instances`` as ``PackDetInputs`` does, with MMOCR's ``gt_ignored`` as the flags;
+    both instance sets get ``polygons`` (list of flat float32 arrays) and ``texts`` (list of
+    str), as ``docs/data_contract.md`` describes.
 
     Meta keys missing from the sample get the values of an untransformed image
     (``scale_factor=(1., 1.)``, ``flip=False``, ``img_id`` from the dataset's ``sample_idx``)

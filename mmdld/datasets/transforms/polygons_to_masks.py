@@ -13,11 +13,11 @@ from .filter_instances import polygon_area
 class PolygonsToMasks(BaseTransform):
     """Build ``gt_masks`` and tight ``gt_bboxes`` from ``gt_polygons``, keeping the polygons.
 
-    It is the step that ``mmocr.MMOCR2MMDet(poly2mask=...)`` does, with three differences that a
-    spotter needs: the polygons are kept (``PackSpottingInputs`` stores them with the texts),
-    the boxes are recomputed from the polygons (MMOCR's rotation turns boxes by their corners,
-    which leaves them loose), and instances whose polygon, clipped to the image, has less than
-    ``min_poly_area`` pixels of area are made don't-care (a crop, a rotation or a down-scale can
+    Ours because ``mmocr.MMOCR2MMDet`` drops the polygons and keeps loose (rotated-corner) boxes.
+
+    The polygons are kept (``PackSpottingInputs`` stores them with the texts), the boxes are
+    recomputed from them, and an instance whose polygon, clipped to the image, has less than
+    ``min_poly_area`` pixels of area is made don't-care (a crop, a rotation or a down-scale can
     shrink a word to nothing, and an empty mask or box must not reach a loss).
 
     Required keys: ``img_shape``, ``gt_polygons``, ``gt_ignored``.

@@ -21,8 +21,7 @@ class GumbelTemperatureHook(Hook):
     when it changes, and recorded every iteration as the ``train/gumbel_tau`` scalar, which the
     logger prints with the losses.
 
-    MMEngine's parameter schedulers act on optimizer parameters only, and nothing in MMDetection
-    schedules a module attribute, hence this hook.
+    Ours because MMEngine's parameter schedulers schedule optimizer settings, not module attributes.
 
     Args:
         tau_init (float): Temperature at step 0. Defaults to 5.0 (paper §4.1).

@@ -1,7 +1,7 @@
 """Pure functions of the ICDAR Robust Reading end-to-end protocol (no MMEngine dependency).
 
-Used by :class:`mmdld.evaluation.E2ESpottingMetric` online and by
-``tools/analysis_tools/eval_rrc.py`` offline, so that both count the same way.
+Used by :class:`mmdld.evaluation.E2ESpottingMetric` online and by the offline RRC evaluation
+tool (``docs/evaluation.md``), so that both count the same way.
 """
 from .lexicon import Lexicon, load_image_lexicons
 from .matching import NO_LEXICON, evaluate_image, greedy_match

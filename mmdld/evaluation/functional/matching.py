@@ -1,7 +1,8 @@
 """Per-image matching of the RRC end-to-end protocol.
 
-The RRC script's matching, which no library reproduces exactly (MMOCR's ``HmeanIOUMetric``
-keeps don't-care flags inside ``gt_instances``, has no text and sweeps score thresholds):
+Ours because MMOCR's ``HmeanIOUMetric`` matches no text and sweeps score thresholds.
+
+The RRC script's matching:
 
 1. GT whose text is ``###`` (or flagged ignored) is don't-care. A prediction is dropped
    (neither true nor false positive) when its intersection with one don't-care GT covers more

@@ -1,8 +1,6 @@
 """Polygon geometry for the RRC protocol, on shapely 2.
 
-The official RRC scripts use the ``Polygon3`` package, which aborts the interpreter at exit on
-Python 3.11; shapely computes the same intersection and union areas for valid polygons and is
-vectorised over arrays of geometries.
+Shapely, not the RRC scripts' ``Polygon3`` (it aborts Python 3.11 at exit): same areas, vectorised.
 
 Invalid polygons: a polygon whose outline intersects itself (e.g. a "bow-tie" from a badly
 ordered quad) is repaired with :func:`shapely.make_valid`, which keeps every lobe, so its area is

@@ -8,8 +8,7 @@ script used for ICDAR 2013, ICDAR 2015 and (through its Total-Text port) Total-T
 * word spotting (:func:`is_word_spotting_care`, :func:`normalize_word_spotting`): GT words are
   normalised first and become don't-care when they are not "dictionary words".
 
-No library implements these rules (MMOCR's ``WordMetric`` compares whole strings with a different
-symbol policy), so they are written here as small pure functions.
+Ours because MMOCR's ``WordMetric`` compares whole strings under another symbol policy.
 """
 
 #: Text of a don't-care ground-truth instance in the RRC files.

@@ -90,9 +90,12 @@ class E2ESpottingMetric(BaseMetric):
         dont_care_area_thr (float): A prediction is dropped when more than this fraction of its
             area lies on one don't-care GT.
         lexicons (dict[str, str], optional): Lexicon setting -> file, e.g. ``dict(strong=
-            'data/icdar2015/lexicons/strong/{img_stem}.txt', weak=..., generic=..., full=...)``;
+            'lexicons/strong/{img_stem}.txt', weak=..., generic=..., full=...)``;
             ``{img_stem}`` is the image file name without extension. Settings ``strong``,
             ``weak``, ``generic``, ``full`` get the paper's labels S, W, G, Full.
+        data_root (str, optional): Folder that relative lexicon paths are relative to (the
+            test dataset's ``data_root`` in the configs); absolute paths are used as they
+            are. Without it, relative paths are relative to the working directory.
         lexicon_format (str): ``'auto'``, ``'words'`` (a word per line) or ``'pairs'`` (ICDAR
             pair lists ``KEY original``).
         max_lexicon_dist (int, optional): A prediction farther than this from every lexicon
@@ -122,6 +125,7 @@ class E2ESpottingMetric(BaseMetric):
                  score_thr: float = 0.0,
                  dont_care_area_thr: float = 0.5,
                  lexicons: Optional[Dict[str, str]] = None,
+                 data_root: Optional[str] = None,
                  lexicon_format: str = 'auto',
                  max_lexicon_dist: Optional[int] = None,
                  lexicon_min_length: int = MIN_WORD_SPOTTING_LENGTH,
@@ -147,7 +151,9 @@ class E2ESpottingMetric(BaseMetric):
         self.iou_thr = iou_thr
         self.score_thr = score_thr
         self.dont_care_area_thr = dont_care_area_thr
-        self.lexicons = lexicons
+        # osp.join keeps an absolute path as it is.
+        self.lexicons = {name: osp.join(data_root, str(path)) if data_root else str(path)
+                         for name, path in lexicons.items()}
         self.lexicon_format = lexicon_format
         self.max_lexicon_dist = max_lexicon_dist
         self.lexicon_min_length = lexicon_min_length

@@ -1,9 +1,11 @@
 from .dld_distiller import DLDDistiller
 from .grouping import group_by_index, instance_indices, merge_group_losses
-from .scale_costs import ScaleCosts, measure_costs
-from .teacher import build_teacher, load_teacher_checkpoint
+from .scale_costs import ScaleCosts, ScaleCostTable, measure_costs
+from .scale_pass import FoldedFeatureExtractor, ScalePassProbe
+from .teacher import FrozenTeacher, build_teacher, load_teacher_checkpoint
 
 __all__ = [
-    'DLDDistiller', 'group_by_index', 'instance_indices', 'merge_group_losses', 'ScaleCosts',
-    'measure_costs', 'build_teacher', 'load_teacher_checkpoint'
+    'DLDDistiller', 'FoldedFeatureExtractor', 'FrozenTeacher', 'ScaleCostTable', 'ScaleCosts',
+    'ScalePassProbe', 'build_teacher', 'group_by_index', 'instance_indices',
+    'load_teacher_checkpoint', 'measure_costs', 'merge_group_losses'
 ]

@@ -1,4 +1,4 @@
-"""Measuring the DLD costs on the first batch when the config does not give them."""
+"""The DLD cost table: ``T_i`` and GFLOPs per scale, from the config or measured once."""
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 from mmengine.dist import all_reduce
+from mmengine.logging import print_log
 from torch import Tensor
 
 from mmdld.models.utils import count_forward_flops, normalise_costs, resize_batch
@@ -87,3 +88,72 @@ def measure_costs(student: nn.Module,
         relative=normalise_costs(totals[1:-1], totals[0]),
         gflops=[f / 1e9 for f in totals[1:-1]],
         selector_gflops=totals[-1] / 1e9)
+
+
+class ScaleCostTable:
+    """``T_i`` (eq. 3), GFLOPs per candidate scale and the selector's GFLOPs of a DLD model.
+
+    Values the config gives are kept; the missing ones are measured by :meth:`ensure`, once,
+    on a pre-processed batch (:func:`measure_costs`), which ``DLDDistiller.forward`` calls
+    (through ``DLDDistiller.prepare_costs``) before a training or test step, and tools may
+    call before training. ``tools/analysis_tools/measure_scale_costs.py`` prints them as
+    config lines, which skips the measurement.
+
+    Args:
+        scales (Sequence[float]): The candidate scales.
+        relative (Sequence[float], optional): ``T_i`` per scale.
+        gflops (Sequence[float], optional): Student GFLOPs per image at each scale.
+        selector_gflops (float, optional): DRS GFLOPs per image.
+        with_selector (bool): Whether there is a DRS (without one, ``T_i`` is not needed and
+            the selector costs 0).
+    """
+
+    def __init__(self, scales: Sequence[float], relative: Optional[Sequence[float]] = None,
+                 gflops: Optional[Sequence[float]] = None,
+                 selector_gflops: Optional[float] = None, with_selector: bool = True) -> None:
+        self.scales = tuple(float(s) for s in scales)
+        self.relative = self._per_scale(relative, 'scale_costs')
+        self.gflops = self._per_scale(gflops, 'scale_gflops')
+        self.selector_gflops = selector_gflops if with_selector else 0.
+        self.with_selector = with_selector
+
+    @property
+    def ready(self) -> bool:
+        """Whether every value needed is known (given or measured)."""
+        return ((self.relative is not None or not self.with_selector)
+                and self.gflops is not None and self.selector_gflops is not None)
+
+    def gflops_at(self, index: int) -> float:
+        """GFLOPs per image of inference at candidate scale ``index``: student plus DRS."""
+        return float(self.gflops[index]) + float(self.selector_gflops)
+
+    def ensure(self, student: nn.Module, teacher: nn.Module, selector: Optional[nn.Module],
+               inputs: Tensor, data_samples: list, size_divisor: int,
+               pad_value: float) -> bool:
+        """Measures the missing values on this batch; returns whether it measured."""
+        if self.ready:
+            return False
+        measured = measure_costs(student, teacher, selector, inputs, data_samples, self.scales,
+                                 size_divisor, pad_value)
+        if self.relative is None:
+            self.relative = measured.relative
+        if self.gflops is None:
+            self.gflops = measured.gflops
+        if self.selector_gflops is None:
+            self.selector_gflops = measured.selector_gflops
+        print_log(
+            f'DLD costs measured on a batch of {inputs.size(0)} images: scales '
+            f'{list(self.scales)}, scale_costs={[round(c, 4) for c in self.relative]}, '
+            f'scale_gflops={[round(g, 4) for g in self.gflops]}, selector_gflops='
+            f'{self.selector_gflops:.4f} (put them in the config to skip this measurement)',
+            logger='current')
+        return True
+
+    def _per_scale(self, values: Optional[Sequence[float]], key: str) -> Optional[List[float]]:
+        if values is None:
+            return None
+        values = [float(v) for v in values]
+        if len(values) != len(self.scales):
+            raise ValueError(f'DLDDistiller: `model.{key}` needs one value per candidate scale '
+                             f'{list(self.scales)}, got {values}')
+        return values

@@ -1,15 +1,18 @@
-"""Building the frozen DLD teacher and loading its checkpoint strictly."""
+"""The frozen DLD teacher: building, strict checkpoint loading, module handling, its forward."""
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.structures import InstanceData
+from torch import Tensor
 
+from mmdld.models.spotters import TeacherOutputs
 from mmdld.registry import MODELS
 
 TeacherCfg = Union[str, dict, ConfigDict]
@@ -152,3 +155,124 @@ def build_teacher(cfg: TeacherCfg, ckpt: Optional[str], what: str = 'model.teach
     teacher.requires_grad_(False)
     teacher.eval()
     return teacher, desc
+
+
+class FrozenTeacher:
+    """The teacher spotter of DLD, kept out of the distiller's modules.
+
+    MMDetection's ``KnowledgeDistillationSingleStageDetector`` holds its teacher the same way:
+    a plain attribute rather than a registered submodule, so that the teacher's weights are not
+    in the distiller's ``parameters()``, not seen by DDP and not in checkpoints (unless
+    ``in_state_dict``), and it stays in eval mode when the distiller is switched to training.
+    The distiller forwards its ``_apply``, ``train`` and state-dict hooks to :meth:`apply`,
+    :meth:`eval`, :meth:`save` and :meth:`load`.
+
+    Args:
+        cfg (str | dict): Teacher model config or config file, see :func:`load_model_cfg`.
+        ckpt (str, optional): Teacher checkpoint, loaded strictly (:func:`build_teacher`).
+        in_state_dict (bool): Save (and load) the teacher's weights in the distiller's
+            checkpoints, under ``teacher.``.
+    """
+
+    def __init__(self, cfg: TeacherCfg, ckpt: Optional[str], in_state_dict: bool) -> None:
+        self.model, self.desc = build_teacher(cfg, ckpt)
+        self.ckpt = ckpt
+        self.in_state_dict = in_state_dict
+
+    @torch.no_grad()
+    def __call__(self, inputs: Tensor, batch_gt_instances: Sequence[InstanceData],
+                 with_step_log_probs: bool, beam_width: int, topk: Optional[int]
+                 ) -> TeacherOutputs:
+        """Step 1 of DLD: the teacher's recognition of the GT instances (constants).
+
+        Args:
+            inputs (Tensor): The pre-processed high-resolution batch.
+            batch_gt_instances (list[InstanceData]): GT instances, in the frame of ``inputs``.
+            with_step_log_probs (bool): Also the teacher-forced distributions (for L_acc).
+            beam_width (int): Beam width of the search for L_seq.
+            topk (int, optional): Sequences kept per instance; None: no beam search.
+        """
+        model = self.model
+        rec = model.gt_recognition(model.extract_feat(inputs), batch_gt_instances)
+        step_log_probs = (model.step_log_probs(rec.context, rec.targets)
+                          if with_step_log_probs else None)
+        beams = None if topk is None else model.beam_search(rec.context, beam_width, topk)
+        return TeacherOutputs(rec=rec, step_log_probs=step_log_probs, beams=beams)
+
+    def copy_into(self, student: nn.Module, student_desc: str) -> None:
+        """Loads the teacher's weights into ``student`` (same architecture, strictly)."""
+        try:
+            student.load_state_dict(self.model.state_dict(), strict=True)
+        except RuntimeError as err:
+            raise RuntimeError(
+                'DLDDistiller: init_student_from_teacher=True needs a student with the '
+                f"teacher's architecture; student {student_desc} vs teacher {self.desc}: "
+                f'{err}. Set `model.init_student_from_teacher=False` for a different '
+                'student.') from err
+
+    def apply(self, fn: Callable, *args, **kwargs) -> None:
+        """``Module._apply`` on the teacher (``to``, ``cuda``, ``half`` of the distiller)."""
+        self.model._apply(fn, *args, **kwargs)
+
+    def eval(self) -> None:
+        """Back to eval mode, whatever mode the distiller was set to."""
+        self.model.eval()
+
+    def save(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        """Adds the teacher's weights under ``prefix + 'teacher.'`` with ``in_state_dict``."""
+        if self.in_state_dict:
+            self.model.state_dict(destination=destination, prefix=prefix + 'teacher.',
+                                  keep_vars=keep_vars)
+
+    def load(self, state_dict: dict, prefix: str, missing_keys: List[str],
+             unexpected_keys: List[str]) -> dict:
+        """Loads the ``teacher.`` weights with ``in_state_dict``; returns the other entries.
+
+        Without ``in_state_dict`` teacher weights in a checkpoint (e.g. of a run that saved
+        them) are dropped: the teacher comes from its own checkpoint.
+        """
+        teacher_prefix = prefix + 'teacher.'
+        if self.in_state_dict:
+            result = self.model.load_state_dict({
+                k[len(teacher_prefix):]: v
+                for k, v in state_dict.items() if k.startswith(teacher_prefix)
+            }, strict=False)
+            missing_keys.extend(teacher_prefix + k for k in result.missing_keys)
+            unexpected_keys.extend(teacher_prefix + k for k in result.unexpected_keys)
+        return {k: v for k, v in state_dict.items() if not k.startswith(teacher_prefix)}
+
+
+class FrozenTeacherMixin:
+    """Module hooks of an ``nn.Module`` holding a :class:`FrozenTeacher` as ``_teacher``.
+
+    ``teacher`` is the teacher spotter; ``train`` leaves it in eval mode; ``_apply`` moves and
+    casts it with the module; the state-dict hooks save and load it only with
+    ``in_state_dict``. Put it before the ``nn.Module`` base class.
+    """
+
+    @property
+    def teacher(self) -> nn.Module:
+        """The teacher spotter: frozen, in eval mode, not a submodule."""
+        return self._teacher.model
+
+    def train(self, mode: bool = True):
+        """Sets the mode of the submodules; the teacher stays in eval mode."""
+        super().train(mode)
+        if '_teacher' in self.__dict__:
+            self._teacher.eval()
+        return self
+
+    def _apply(self, fn, *args, **kwargs):
+        if '_teacher' in self.__dict__:
+            self._teacher.apply(fn, *args, **kwargs)
+        return super()._apply(fn, *args, **kwargs)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        self._teacher.save(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        others = self._teacher.load(state_dict, prefix, missing_keys, unexpected_keys)
+        super()._load_from_state_dict(others, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)

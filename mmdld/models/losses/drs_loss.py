@@ -1,9 +1,6 @@
 """Losses that train the Dynamic Resolution Selector: L_acc (eq. 2), L_flops (eq. 3), L_DRS (eq. 4).
 
-MMDetection's ``KnowledgeDistillationKLDivLoss`` does not fit L_acc: it compares one student
-with the teacher as ``KL(teacher || student)`` on logits, whereas eq. 2 mixes the student's
-distributions at all ``k`` scales with the selector's weights ``h`` and measures
-``KL(mixture || teacher)``, with the gradient going only into ``h``.
+Ours because MMDetection's ``KnowledgeDistillationKLDivLoss`` cannot mix ``k`` students by ``h``.
 """
 from typing import Dict, Optional, Sequence
 
@@ -112,8 +109,8 @@ class DRSFlopsLoss(nn.Module):
 
     Args:
         scale_costs (Sequence[float]): ``T_i``, the student's average FLOPs at each candidate
-            scale divided by the teacher's (scale 1.0), in the selector's order. Measure them
-            with ``tools/analysis_tools/measure_scale_costs.py``.
+            scale divided by the teacher's (scale 1.0), in the selector's order (see
+            ``docs/dld.md``, "Costs T_i").
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
     """
 

@@ -24,8 +24,8 @@ class RoIAlignModule(BaseModule):
     recognition head too or only the distillation loss is the distiller's choice (Table 4's FLOPs
     grow with it, which suggests the former).
 
-    MMDetection has no such adapter (its up-sampling lives inside heads such as ``FCNMaskHead``),
-    so it is assembled here from MMCV's up-sample/norm/activation builders. Not MMCV's ``RoIAlign`` op, which crops RoIs from feature maps; this aligns already-cropped
+    Ours, from MMCV's layer builders: MMDetection up-samples only inside heads (``FCNMaskHead``).
+    Not MMCV's ``RoIAlign`` op, which crops RoIs from feature maps; this aligns already-cropped
     RoI features of two networks.
 
     Args:
@@ -67,8 +67,8 @@ class RoIAlignModule(BaseModule):
 
         if self.in_size == self.out_size:
             # Same size: identity, or a 1x1 projection if only the channels differ.
-            self.layers = nn.Identity() if self.in_channels == self.out_channels else \
-                nn.Conv2d(self.in_channels, self.out_channels, 1)
+            self.layers = (nn.Identity() if self.in_channels == self.out_channels else
+                           nn.Conv2d(self.in_channels, self.out_channels, 1))
             return
         ratio_h, ratio_w = (o // i for o, i in zip(self.out_size, self.in_size))
         integer = all(o % i == 0 for o, i in zip(self.out_size, self.in_size))

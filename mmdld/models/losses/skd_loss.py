@@ -1,9 +1,9 @@
 """Sequential Knowledge Distillation losses (paper §3.4, eq. 7-10).
 
-MMDetection's ``MSELoss``/``L1Loss`` would compute the feature terms, but not with the checks the
-distillation needs (teacher detached, student/teacher shape agreement with a hint about RoI-size
-alignment, N=0 instances kept in the graph), and nothing in MMDetection or MMOCR computes the
-sequence-level term of eq. 9; so the SKD terms are small modules of their own.
+Ours because MMDetection and MMOCR have neither the sequence term (eq. 9) nor these input checks.
+
+The feature terms detach the teacher, check that student and teacher shapes agree (with a hint
+about RoI-size alignment) and keep a batch without instances in the graph.
 """
 from typing import Dict, Optional
 

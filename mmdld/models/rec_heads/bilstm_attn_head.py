@@ -146,10 +146,6 @@ class BiLSTMAttnHead(BaseModule):
                            if aux_ctc_weight > 0 else None)
 
     # ------------------------------------------------------------------ text <-> indices
-    def is_valid_text(self, text: str) -> bool:
-        """Whether every character of ``text`` is in the dictionary."""
-        return all(char in self._char2idx for char in text)
-
     def encode_texts(self, texts: List[str]) -> Tuple[Tensor, Tensor]:
         """Target indices and their valid mask.
 

@@ -164,10 +164,10 @@ class RoIMaskingExtractor(BaseRoIExtractor):
         features' dtype. With autograd, on other devices and under FLOP tracing (which counts
         MMCV's op as the model's cost), MMCV's op runs.
         """
-        if feat.device.type == 'cpu' and not torch.jit.is_tracing() and \
-                not (torch.is_grad_enabled() and feat.requires_grad) and \
-                isinstance(layer, RoIAlign) and layer.pool_mode == 'avg' and \
-                not layer.use_torchvision:
+        if (feat.device.type == 'cpu' and not torch.jit.is_tracing()
+                and not (torch.is_grad_enabled() and feat.requires_grad)
+                and isinstance(layer, RoIAlign) and layer.pool_mode == 'avg'
+                and not layer.use_torchvision):
             return separable_roi_align(feat, rois, layer.output_size, layer.spatial_scale,
                                        layer.sampling_ratio, layer.aligned)
         # MMCV's kernel indexes raw memory: a non-contiguous view (e.g. expand()) would be

@@ -7,9 +7,8 @@ and a column test, and a bin averages over a grid of rows times a grid of column
 output is ``A_y @ F @ A_x^T`` per channel, where ``A_y`` (``out_h x rows``) holds the averaged
 row weights and ``A_x`` (``out_w x cols``) the column weights over the window of rows and
 columns that the RoI touches. For a group of RoIs this is one gather of their windows, padded to
-the group's largest, and two batched matrix products (on one CPU thread, recognition crops of
-the small synthetic configs take about half of MMCV's time in float32 and a third in bfloat16;
-100 text boxes of an 800 x 1333 image with 256 channels 0.5-0.9 of it). RoIs are grouped by
+the group's largest, and two batched matrix products (speed against MMCV's kernel: "RoI-Masking
+crops" in ``docs/benchmarks.md``). RoIs are grouped by
 window size, and a group's padded windows are kept under ``max_window_elements``, so that one
 large RoI does not pad every other RoI's window to its size. The sample positions follow MMCV's
 float32 arithmetic step by step; outputs agree with MMCV's to float32 rounding (the sums run in

@@ -1,5 +1,6 @@
 """Mask R-CNN's RoI head with a text recognition branch."""
-from typing import List, Optional, Sequence, Tuple
+import contextlib
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ from mmdet.utils import ConfigType, InstanceList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from mmdld.models.spotters.records import GTRecognition
 from mmdld.registry import MODELS
 from .mask_polygons import box_polygon, masks_to_polygons
 
@@ -51,7 +53,7 @@ class SpottingRoIHead(StandardRoIHead):
             reads at test time, and give it more samples per image at the cost of the
             recognition branch only (the image passes are shared). None (default): the GT
             boxes only, as in the paper. The GT-cropped features that distillation uses
-            (:meth:`rec_forward_gt`) never have copies.
+            (:meth:`deferring_recognition`) never have copies.
         **kwargs: ``StandardRoIHead``'s arguments.
     """
 
@@ -79,11 +81,7 @@ class SpottingRoIHead(StandardRoIHead):
         if isinstance(rec_mask_size, int):
             rec_mask_size = (rec_mask_size, rec_mask_size)
         self.rec_mask_size = tuple(int(s) for s in rec_mask_size)
-
-    @property
-    def with_rec(self) -> bool:
-        """bool: whether the head has a recognition branch (always True here)."""
-        return hasattr(self, 'rec_head') and self.rec_head is not None
+        self._deferred_recognition: Optional[List[GTRecognition]] = None
 
     def _rec_feats(self, x: Tuple[Tensor]) -> Tuple[Tensor]:
         num_inputs = getattr(self.rec_roi_extractor, 'num_inputs', 1)
@@ -129,8 +127,8 @@ class SpottingRoIHead(StandardRoIHead):
         roi_masks = torch.cat(masks) if masks else rois.new_zeros(0, out_h, out_w)
         return rois, roi_masks, num_per_img
 
-    def rec_forward_gt(self, x: Tuple[Tensor],
-                       batch_gt_instances: Sequence[InstanceData]) -> dict:
+    def gt_recognition(self, x: Tuple[Tensor],
+                       batch_gt_instances: Sequence[InstanceData]) -> GTRecognition:
         """Recognition features of the GT instances, cropped with GT boxes and masks.
 
         Args:
@@ -139,12 +137,11 @@ class SpottingRoIHead(StandardRoIHead):
                 ``masks`` or ``polygons``, all in the frame of ``x``'s input.
 
         Returns:
-            dict: ``roi_feats`` (N, C, Hr, Wr) ``F_roi``, ``context`` (N, T, D) ``F_con``,
-            ``targets`` (N, L) long, ``valid`` (N, L) bool, ``num_per_img`` (list[int]); the N
-            instances are the images' GT instances concatenated in order.
+            GTRecognition: ``F_roi`` (N, C, Hr, Wr), ``F_con`` (N, T, D), targets and valid
+            masks (N, L) of the images' GT instances concatenated in order.
         """
         device = x[0].device
-        roi_feats, num_per_img = self.rec_gt_roi_feats(x, batch_gt_instances)
+        roi_feats, num_per_img = self.gt_roi_feats(x, batch_gt_instances)
         texts = []
         for i, (gt, n) in enumerate(zip(batch_gt_instances, num_per_img)):
             if n > 0 and 'texts' not in gt:
@@ -155,11 +152,11 @@ class SpottingRoIHead(StandardRoIHead):
             texts.extend(gt.texts if n > 0 else [])
         context = self.rec_head.extract_context(roi_feats)
         targets, valid = self.rec_head.encode_texts(texts)
-        return dict(roi_feats=roi_feats, context=context, targets=targets.to(device),
-                    valid=valid.to(device), num_per_img=num_per_img)
+        return GTRecognition(roi_feats=roi_feats, context=context, targets=targets.to(device),
+                             valid=valid.to(device), num_per_img=num_per_img)
 
-    def rec_gt_roi_feats(self, x: Tuple[Tensor], batch_gt_instances: Sequence[InstanceData]
-                         ) -> Tuple[Tensor, List[int]]:
+    def gt_roi_feats(self, x: Tuple[Tensor], batch_gt_instances: Sequence[InstanceData]
+                     ) -> Tuple[Tensor, List[int]]:
         """``F_roi`` of the GT instances (RoI-Masking with GT boxes and masks).
 
         Args:
@@ -174,30 +171,47 @@ class SpottingRoIHead(StandardRoIHead):
         rois, roi_masks, num_per_img = self._gt_rois_and_masks(batch_gt_instances, x[0].device)
         return self.rec_roi_extractor(self._rec_feats(x), rois, roi_masks), num_per_img
 
-    def rec_loss(self, x: Tuple[Tensor], batch_gt_instances: Sequence[InstanceData]) -> dict:
-        """Recognition loss on the GT instances (``loss_rec``), plus their jittered copies
-        with ``rec_train_jitter``.
+    def recognition_loss(self, rec: GTRecognition) -> Dict[str, Tensor]:
+        """``loss_rec`` (and ``loss_rec_ctc`` with the auxiliary CTC classifier) of ``rec``.
 
-        With no GT instance in the batch the loss is a zero that still depends on every
-        recognition parameter, so that backward and distributed training see the branch.
+        With no instance the losses are zeros that still depend on every recognition
+        parameter, so that backward and distributed training see the branch.
         """
+        rec_head = self.rec_head
+        if len(rec) == 0:
+            zero = sum(p.sum() for p in rec_head.parameters()) * 0. + rec.roi_feats.sum() * 0.
+            losses = dict(loss_rec=zero)
+        else:
+            logits = rec_head.forward_train(rec.context, rec.targets)
+            losses = dict(loss_rec=rec_head.loss_from_logits(logits, rec.targets, rec.valid))
+        if getattr(rec_head, 'aux_ctc_fc', None) is not None:
+            losses['loss_rec_ctc'] = rec_head.aux_ctc_loss(rec.context, rec.targets, rec.valid)
+        return losses
+
+    def rec_loss(self, x: Tuple[Tensor], batch_gt_instances: Sequence[InstanceData]) -> dict:
+        """Recognition loss on the GT instances, plus their jittered copies with
+        ``rec_train_jitter``: :meth:`recognition_loss` of their :meth:`gt_recognition`."""
         if self.rec_train_jitter is not None and self.rec_train_jitter['num'] > 0:
             batch_gt_instances = [
                 jitter_gt_instances(gt, self.rec_train_jitter['num'],
                                     self.rec_train_jitter['ratio']) for gt in batch_gt_instances
             ]
-        out = self.rec_forward_gt(x, batch_gt_instances)
-        if out['targets'].size(0) == 0:
-            zero = sum(p.sum() for p in self.rec_head.parameters()) * 0.
-            zero = zero + out['roi_feats'].sum() * 0. + x[0].sum() * 0.
-            return dict(loss_rec=zero)
-        logits = self.rec_head.forward_train(out['context'], out['targets'])
-        loss = self.rec_head.loss_from_logits(logits, out['targets'], out['valid'])
-        losses = dict(loss) if isinstance(loss, dict) else dict(loss_rec=loss)
-        if getattr(self.rec_head, 'aux_ctc_fc', None) is not None:
-            losses['loss_rec_ctc'] = self.rec_head.aux_ctc_loss(out['context'], out['targets'],
-                                                                out['valid'])
-        return losses
+        return self.recognition_loss(self.gt_recognition(x, batch_gt_instances))
+
+    @contextlib.contextmanager
+    def deferring_recognition(self) -> Iterator[List[GTRecognition]]:
+        """Within it, :meth:`loss` computes no recognition loss: it appends the
+        :meth:`gt_recognition` of the GT instances (no jittered copies) to the yielded list.
+
+        This is how the spotter hands DLD the recognition features of the same forward pass
+        as its detection losses, through MMDetection's ``TwoStageDetector.loss``.
+        """
+        sink: List[GTRecognition] = []
+        self._deferred_recognition = sink
+        try:
+            yield sink
+        finally:
+            self._deferred_recognition = None
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> dict:
@@ -211,9 +225,14 @@ class SpottingRoIHead(StandardRoIHead):
 
         Returns:
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox``, ``loss_mask``, ``loss_rec``, ...
+            (no recognition loss inside :meth:`deferring_recognition`).
         """
         losses = super().loss(x, rpn_results_list, batch_data_samples)
-        losses.update(self.rec_loss(x, [s.gt_instances for s in batch_data_samples]))
+        gts = [s.gt_instances for s in batch_data_samples]
+        if self._deferred_recognition is not None:
+            self._deferred_recognition.append(self.gt_recognition(x, gts))
+        else:
+            losses.update(self.rec_loss(x, gts))
         return losses
 
     # ------------------------------------------------------------------------------ inference
@@ -340,7 +359,6 @@ class SpottingRoIHead(StandardRoIHead):
         for sample, n in zip(batch_data_samples, num_per_img):
             sample.set_metainfo(dict(pred_gt_texts=texts[start:start + n]))
             start += n
-
 
 
 def jitter_gt_instances(gt: InstanceData, num: int, ratio: float) -> InstanceData:

@@ -24,10 +24,9 @@ class DynamicResolutionSelector(BaseModule):
     ``channels=(16, 32, 64, 128)`` it is: a 3x3 stride-2 stem conv and a max-pool, then three
     MMDetection ``BasicBlock`` residual layers of stride 2 (two 3x3 convs and a 1x1 projection
     shortcut each), i.e. ``1 + 3 * 3 = 10`` convolutions, then GAP and an FC layer to ``k``
-    logits. MMDetection's smallest ``ResNet`` (ResNet-18, 20 convs with 64-512 channels) is far
-    heavier than the paper's selector, so the network is assembled here from MMDetection's
-    ``ResLayer``/``BasicBlock`` instead. At ``input_size=(224, 224)`` it costs about 0.04 GFLOPs,
-    negligible next to the spotter.
+    logits.
+
+    Ours, from MMDetection's ``ResLayer``/``BasicBlock``: its smallest ``ResNet`` is far heavier.
 
     The network sees a cheap fixed-size copy of the (normalised, padded) batch: each image's valid
     region (``img_shapes``) is cropped out of the padding and resized to ``input_size`` with
@@ -178,9 +177,7 @@ class DynamicResolutionSelector(BaseModule):
         constant, which changes neither the argmax nor the softmax, so the logits are used as
         they are.
 
-        This is our own implementation rather than ``F.gumbel_softmax(hard=True)`` (which is
-        mathematically the same) so that a ``torch.Generator`` can make the noise reproducible
-        (tests, debugging) without touching the global RNG.
+        Ours because ``F.gumbel_softmax(hard=True)``, the same maths, takes no ``torch.Generator``.
 
         Args:
             logits (Tensor): ``[B, k]`` from :meth:`forward`.
@@ -221,10 +218,6 @@ class DynamicResolutionSelector(BaseModule):
         """
         self._check_logits(logits)
         return logits.argmax(dim=-1)
-
-    def index_to_scale(self, index: Tensor) -> List[float]:
-        """Maps chosen indices ``[B]`` to their scale factors."""
-        return [self.scales[int(i)] for i in index.tolist()]
 
     def _check_logits(self, logits: Tensor) -> None:
         if logits.dim() != 2 or logits.size(1) != self.num_scales:

@@ -1,19 +1,29 @@
 """The Mask R-CNN based end-to-end text spotter of the paper (§3.2), used as teacher and
 student."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch.nn as nn
 from mmdet.models.detectors import TwoStageDetector
+from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.structures import InstanceData
+from torch import Tensor
 
 from mmdld.registry import MODELS
+from .records import BeamResult, GTRecognition, RecognitionSpec
+from .spotter_protocol import DistillableSpotter
 
 
 @MODELS.register_module()
-class MaskRCNNSpotter(TwoStageDetector):
+class MaskRCNNSpotter(TwoStageDetector, DistillableSpotter):
     """Mask R-CNN (backbone + FPN, RPN, box and mask branches) that also reads the text.
 
     Everything but the recognition branch is MMDetection's two-stage detector; the branch lives
     in the RoI head (``SpottingRoIHead``), so ``loss``, ``predict`` and ``_forward`` are
-    ``TwoStageDetector``'s and the model works with ``DetDataPreprocessor``. This class only
-    gives the spotter its own name in the registry and checks that the RoI head can read.
+    ``TwoStageDetector``'s and the model works with ``DetDataPreprocessor``. This class gives
+    the spotter its own name in the registry, checks that the RoI head can read, and
+    implements the spotter protocol (:class:`DistillableSpotter`) on the RoI head's
+    recognition branch.
 
     ``predict`` returns ``DetDataSample``s whose ``pred_instances`` hold ``bboxes``, ``scores``,
     ``labels``, ``masks``, ``polygons``, ``texts`` and ``text_scores`` in the original image
@@ -23,8 +33,8 @@ class MaskRCNNSpotter(TwoStageDetector):
         backbone (dict): Backbone config (ResNet).
         neck (dict): Neck config (FPN).
         rpn_head (dict): RPN head config.
-        roi_head (dict): RoI head config; must build a head with a ``rec_head``
-            (e.g. ``SpottingRoIHead``).
+        roi_head (dict): RoI head config; must build a ``SpottingRoIHead`` (or a head with
+            its recognition methods).
         train_cfg (dict): ``rpn``, ``rpn_proposal`` and ``rcnn`` training configs.
         test_cfg (dict): ``rpn`` and ``rcnn`` test configs.
         data_preprocessor (dict, optional): ``DetDataPreprocessor`` config.
@@ -51,7 +61,71 @@ class MaskRCNNSpotter(TwoStageDetector):
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        if getattr(self.roi_head, 'rec_head', None) is None:
+        if getattr(self.roi_head, 'rec_head', None) is None or not hasattr(
+                self.roi_head, 'deferring_recognition'):
             raise ValueError(
                 f'MaskRCNNSpotter needs a RoI head with a recognition branch (`rec_head`, '
                 f'e.g. SpottingRoIHead); got {type(self.roi_head).__name__}')
+
+    # ---------------------------------------------------------------- spotter protocol
+    @property
+    def recognition_spec(self) -> RecognitionSpec:
+        rec_head = self.roi_head.rec_head
+        return RecognitionSpec(
+            dictionary=tuple(rec_head.dictionary.dict),
+            max_seq_len=rec_head.max_seq_len,
+            num_classes=rec_head.num_classes,
+            roi_size=tuple(rec_head.roi_size),
+            roi_channels=rec_head.in_channels,
+            feature_levels=getattr(self.roi_head.rec_roi_extractor, 'num_inputs', None))
+
+    def feature_network(self) -> Optional[nn.Module]:
+        """Backbone then neck, unless a subclass computes its features its own way."""
+        if type(self).extract_feat is not TwoStageDetector.extract_feat:
+            return None
+        return BackboneNeck(self.backbone, self.neck if self.with_neck else None)
+
+    def loss_and_gt_recognition(self, inputs: Tensor, data_samples: SampleList
+                                ) -> Tuple[Dict[str, Tensor], GTRecognition]:
+        """``TwoStageDetector.loss`` (RPN, box, mask) and the GT recognition of its features."""
+        with self.roi_head.deferring_recognition() as recognitions:
+            losses = self.loss(inputs, data_samples)
+        return losses, recognitions[0]
+
+    def recognition_loss(self, rec: GTRecognition) -> Dict[str, Tensor]:
+        return self.roi_head.recognition_loss(rec)
+
+    def gt_recognition(self, feats: Tuple[Tensor, ...],
+                       batch_gt_instances: Sequence[InstanceData]) -> GTRecognition:
+        return self.roi_head.gt_recognition(feats, batch_gt_instances)
+
+    def gt_roi_feats(self, feats: Tuple[Tensor, ...],
+                     batch_gt_instances: Sequence[InstanceData]) -> Tuple[Tensor, List[int]]:
+        return self.roi_head.gt_roi_feats(feats, batch_gt_instances)
+
+    def encode_context(self, roi_feats: Tensor) -> Tensor:
+        return self.roi_head.rec_head.extract_context(roi_feats)
+
+    def step_log_probs(self, context: Tensor, targets: Tensor) -> Tensor:
+        return self.roi_head.rec_head.step_log_probs(context, targets)
+
+    def beam_search(self, context: Tensor, beam_width: int, topk: int) -> BeamResult:
+        out = self.roi_head.rec_head.beam_search(context, beam_width, topk)
+        return BeamResult(indices=out['indices'], lengths=out['lengths'],
+                          log_probs=out['log_probs'])
+
+    def sequence_log_prob(self, context: Tensor, indices: Tensor, valid: Tensor) -> Tensor:
+        return self.roi_head.rec_head.sequence_log_prob(context, indices, valid)
+
+
+class BackboneNeck(nn.Module):
+    """``TwoStageDetector.extract_feat`` as a module: a backbone, then an optional neck."""
+
+    def __init__(self, backbone: nn.Module, neck: Optional[nn.Module]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        x = self.backbone(inputs)
+        return tuple(self.neck(x)) if self.neck is not None else tuple(x)

@@ -1,9 +1,8 @@
-from .flops import (count_forward_flops, measure_scale_costs, measure_scale_flops,
-                    normalise_costs)
+from .flops import count_forward_flops, flatten_tensors, measure_scale_flops, normalise_costs
 from .resize import resize_batch
 from .sequence import sequence_log_prob
 
 __all__ = [
-    'count_forward_flops', 'measure_scale_flops', 'measure_scale_costs', 'normalise_costs',
+    'count_forward_flops', 'flatten_tensors', 'measure_scale_flops', 'normalise_costs',
     'resize_batch', 'sequence_log_prob'
 ]

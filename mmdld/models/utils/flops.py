@@ -29,20 +29,21 @@ class _TensorForward(nn.Module):
         self.data_samples = data_samples
 
     def forward(self, inputs: Tensor) -> tuple:
-        outputs = _flatten_tensors(self.model._forward(inputs, self.data_samples))
+        outputs = flatten_tensors(self.model._forward(inputs, self.data_samples))
         # A trace needs at least one output; a model returning none still had its ops counted.
         return tuple(outputs) if outputs else (inputs.new_zeros(()), )
 
 
-def _flatten_tensors(obj: Any) -> List[Tensor]:
+def flatten_tensors(obj: Any) -> List[Tensor]:
+    """The tensors of a nested structure (lists, tuples, dicts, data elements), in order."""
     if isinstance(obj, Tensor):
         return [obj]
     if isinstance(obj, (list, tuple)):
-        return [t for item in obj for t in _flatten_tensors(item)]
+        return [t for item in obj for t in flatten_tensors(item)]
     if isinstance(obj, dict):
-        return [t for item in obj.values() for t in _flatten_tensors(item)]
+        return [t for item in obj.values() for t in flatten_tensors(item)]
     if isinstance(obj, BaseDataElement):
-        return [t for _, item in obj.all_items() for t in _flatten_tensors(item)]
+        return [t for _, item in obj.all_items() for t in flatten_tensors(item)]
     return []
 
 
@@ -124,25 +125,3 @@ def normalise_costs(flops: Sequence[float], reference: float) -> List[float]:
         raise ValueError(f'normalise_costs: the reference FLOPs must be > 0, got {reference}; '
                          f'the model may have no operator FlopAnalyzer can count')
     return [float(f) / reference for f in flops]
-
-
-def measure_scale_costs(model: nn.Module,
-                        data_batches: Iterable[dict],
-                        scales: Sequence[float],
-                        size_divisor: Optional[int] = None) -> List[float]:
-    """Relative costs ``T_i``: average FLOPs at each scale over the FLOPs at scale 1.0.
-
-    The teacher and the student share the architecture (paper §3.2), so the teacher's FLOPs are
-    the model's at scale 1.0, measured on the same images.
-
-    Args:
-        model (nn.Module): See :func:`measure_scale_flops`.
-        data_batches (Iterable[dict]): See :func:`measure_scale_flops`; iterated once.
-        scales (Sequence[float]): Candidate scales ``s_1..s_k``.
-        size_divisor (int, optional): See :func:`measure_scale_flops`.
-
-    Returns:
-        list[float]: ``T_i`` for each scale, in order.
-    """
-    flops = measure_scale_flops(model, data_batches, [1.0, *scales], size_divisor)
-    return normalise_costs(flops[1:], flops[0])

@@ -157,10 +157,10 @@ def _resize_masks(masks, old_shape: Tuple[int, int], new_shape: Tuple[int, int],
         return PolygonMasks(polygons, new_h, new_w)
     if isinstance(masks, BitmapMasks):
         # Masks may be padded like the image: resize the valid part, then pad like the image.
-        valid = masks.crop(np.array([0, 0, w, h])) if (masks.height, masks.width) != (h, w) \
-            else masks
+        padded = (masks.height, masks.width) != (h, w)
+        valid = masks.crop(np.array([0, 0, w, h])) if padded else masks
         out = valid.resize((new_h, new_w), interpolation='nearest')
-        if (masks.height, masks.width) != (h, w):
+        if padded:
             out = out.pad(pad_shape, pad_val=0)
         return out
     raise TypeError(f'resize_batch: cannot rescale masks of type {type(masks).__name__}; '

@@ -77,8 +77,8 @@ def test_collections_in_folders_and_zips(tmp_path):
     files = write_rrc_collection(str(tmp_path / 'res'), collection, 'res_',
                                  zip_path=str(tmp_path / 'res.zip'))
     assert [f.split('/')[-1] for f in files] == ['res_img_1.txt', 'res_img_2.txt']
-    assert sorted(zipfile.ZipFile(tmp_path / 'res.zip').namelist()) == \
-        ['res_img_1.txt', 'res_img_2.txt']
+    names = sorted(zipfile.ZipFile(tmp_path / 'res.zip').namelist())
+    assert names == ['res_img_1.txt', 'res_img_2.txt']
     for source in (tmp_path / 'res', tmp_path / 'res.zip'):
         loaded = load_rrc_collection(str(source), 'res_')
         assert sorted(loaded) == ['img_1', 'img_2'] and loaded['img_2'] == []

@@ -118,6 +118,26 @@ def test_every_lexicon_setting_in_one_pass(tmp_path):
     assert capped['e2e/strong/hmean'] == 0.0
 
 
+def test_lexicon_paths_relative_to_data_root(tmp_path, monkeypatch):
+    absolute = write_lexicons(tmp_path / 'dataset' / 'lexicons')
+    # Relative paths are read below data_root, wherever the working directory is; an absolute
+    # path is read as it is.
+    monkeypatch.chdir(tmp_path)
+    relative = dict(strong='lexicons/strong/{img_stem}.txt', full=absolute['full'])
+    metric = E2ESpottingMetric(lexicons=relative, data_root=str(tmp_path / 'dataset'))
+    assert metric.lexicons == absolute
+    samples = [make_sample('img_1.jpg', gts=[(box(0, 0, 10, 10), 'Hallo')],
+                           preds=[(box(0, 0, 10, 10), 'HXLLO')])]
+    assert evaluate(metric, samples) == evaluate(E2ESpottingMetric(lexicons=absolute), samples)
+    # Without data_root, relative paths stay relative to the working directory.
+    cwd_relative = E2ESpottingMetric(lexicons=dict(full='dataset/lexicons/full.txt'))
+    assert cwd_relative.lexicons == dict(full='dataset/lexicons/full.txt')
+    assert evaluate(cwd_relative, samples)['e2e/full/hmean'] == 0.0  # HXLLO -> HELLO, not Hallo
+    with pytest.raises(FileNotFoundError, match='elsewhere/lexicons/full.txt'):
+        E2ESpottingMetric(lexicons=dict(full='lexicons/full.txt'),
+                          data_root='elsewhere').process({}, [samples[0].to_dict()])
+
+
 def test_missing_strong_lexicon_names_the_image(tmp_path):
     lexicons = write_lexicons(tmp_path)
     metric = E2ESpottingMetric(lexicons=lexicons)

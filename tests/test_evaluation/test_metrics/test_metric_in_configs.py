@@ -3,13 +3,13 @@ import glob
 import os.path as osp
 
 import pytest
+from helpers import CONFIG_DIR
 from mmengine.config import Config
 
 from mmdld.evaluation import E2ESpottingMetric
 from mmdld.registry import METRICS
 
-ROOT = osp.join(osp.dirname(__file__), '..', '..', '..')
-DATASET_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '_base_', 'datasets', '*.py')))
+DATASET_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '_base_', 'datasets', '*.py')))
 
 
 @pytest.mark.parametrize('path', DATASET_CONFIGS, ids=osp.basename)
@@ -24,3 +24,18 @@ def test_dataset_config_evaluator_builds(path):
         assert name in ('strong', 'weak', 'generic', 'full'), f'{path}: unknown lexicon {name}'
         # Per-image lexicons must name the image, shared ones must not.
         assert ('{img_stem}' in template) == (name == 'strong'), f'{path}: {name}={template}'
+
+
+@pytest.mark.parametrize('path', DATASET_CONFIGS, ids=osp.basename)
+def test_lexicons_are_read_from_the_test_datasets_folder(path):
+    """The lexicon paths are relative to the metric's data_root, which is the test dataset's."""
+    cfg = Config.fromfile(path)
+    data_root = cfg.test_dataloader.dataset.get('data_root')
+    if data_root is None:
+        pytest.skip(f'{osp.basename(path)} is the base of the dataset configs (no data_root)')
+    assert cfg.test_evaluator.data_root == cfg.val_evaluator.data_root == data_root
+    assert all(not osp.isabs(p) and not p.startswith('data/')
+               for p in cfg.test_evaluator.lexicons.values())
+    metric = METRICS.build(cfg.test_evaluator)
+    assert metric.lexicons and all(
+        p.startswith(osp.join(data_root, 'lexicons') + osp.sep) for p in metric.lexicons.values())

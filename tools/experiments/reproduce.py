@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
-from .demo import base_short_side, ensure_data
+from .demo import base_short_side, data_and_teacher
 from .pipeline import (NO_MASKS, evaluate, row_from, scale_histogram, scaled_test_config,
                        train)
 from .report import format_table, git_commit, machine_description, stage_times_section
@@ -134,7 +134,8 @@ def run_reproduction(budget: str,
                      variants: Optional[Sequence[str]] = None,
                      student_iters: Optional[int] = None,
                      dld_gammas: Sequence[float] = (),
-                     runner: Optional[StageRunner] = None) -> Dict[str, Any]:
+                     runner: Optional[StageRunner] = None,
+                     root: str = '.') -> Dict[str, Any]:
     """Trains and evaluates every model of the comparison and writes the results page.
 
     Args:
@@ -151,7 +152,10 @@ def run_reproduction(budget: str,
             of the student config's own (:func:`student_schedule`).
         dld_gammas (Sequence[float]): More DLD students, one per FLOPs weight
             (:func:`gamma_sweep_variants`); run after ``variants``.
-        runner (StageRunner, optional): Defaults to a new one titled ``reproduce``.
+        runner (StageRunner, optional): Defaults to a new one titled ``reproduce``, running
+            its subprocesses in ``root``.
+        root (str): The repository root, which relative paths (configs, the data roots inside
+            them, ``work_dir``, ``out_md``) are relative to.
 
     Returns:
         dict: ``rows``, ``histograms`` (per DLD/DRS variant) and ``page`` (the path).
@@ -164,16 +168,12 @@ def run_reproduction(budget: str,
     sweep = gamma_sweep_variants(dld_gammas)
     all_variants.update(sweep)
     names += [n for n in sweep if n not in names]
-    runner = runner or StageRunner('reproduce',
+    given = dict(teacher=teacher, student=student)
+    teacher, student, work_dir, out_md = (osp.join(root, p)
+                                          for p in (teacher, student, work_dir, out_md))
+    runner = runner or StageRunner('reproduce', cwd=root,
                                    record_file=osp.join(work_dir, 'stage_times.json'))
-    runner.log(f'budget {budget!r}: teacher {teacher}, student {student}, output {work_dir}')
-    outputs = []
-    for key in ('train_dataloader', 'test_dataloader'):
-        root = Config.fromfile(teacher)[key]['dataset']['data_root']
-        outputs.append(osp.join(root, 'synth_cfg.json'))
-    runner.run('data', sorted(set(outputs)),
-               fn=lambda: ensure_data(teacher, log_fn=lambda m: runner.log(f'data: {m}')))
-    teacher_ckpt = train(runner, 'teacher', teacher, osp.join(work_dir, 'teacher'))
+    teacher_ckpt = data_and_teacher(runner, budget, given, teacher, work_dir, root)
     costs = dict(cost_images=cost_images, fps_images=fps_images)
     eval_dir = osp.join(work_dir, 'eval')
     base = base_short_side(teacher)
@@ -211,8 +211,8 @@ def run_reproduction(budget: str,
     plots = dict(curve=f'{stem}_e2e_vs_gflops.png', hist=f'{stem}_scales.png')
     plot_curve(rows, plots['curve'])
     plot_histograms(histograms, plots['hist'])
-    page = write_results_page(out_md, rows, histograms, plots, runner, budget, teacher,
-                              student, student_iters, dld_gammas)
+    page = write_results_page(out_md, rows, histograms, plots, runner, budget,
+                              given['teacher'], given['student'], student_iters, dld_gammas)
     runner.log(f'results written to {out_md}\n\n{format_table(rows)}\n')
     return dict(rows=rows, histograms=histograms, page=page, plots=plots)
 
@@ -324,6 +324,7 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
         command += f' --student-iters {student_iters}'
     if dld_gammas:
         command += ' --dld-gammas ' + ' '.join(f'{g:g}' for g in dld_gammas)
+    commit = git_commit(runner.cwd or '.')
     rel = {k: osp.relpath(v, osp.dirname(osp.abspath(path))) for k, v in plots.items()}
     hist_lines = ['| model | ' + ' | '.join(
         f'{s:g}' for s in sorted({s for h in histograms.values() for s in h}, reverse=True))
@@ -335,7 +336,7 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
     text = '\n\n'.join([
         '# Results on the synthetic benchmark',
         f'Produced by `{command}` (teacher `{teacher}`, '
-        f'students derived from `{student}`); commit `{git_commit()}`; '
+        f'students derived from `{student}`); commit `{commit}`; '
         f'{machine_description()}; {time.strftime("%Y-%m-%d %H:%M %Z")}; total wall time '
         f'{format_duration(runner.total_seconds)}.',
         budget_note(budget, student_iters),
@@ -362,7 +363,7 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
                        dld_gammas=list(dld_gammas), rows=list(rows),
                        histograms={k: {str(s): n for s, n in h.items()}
                                    for k, h in histograms.items()},
-                       commit=git_commit(), machine=machine_description()), f, indent=2)
+                       commit=commit, machine=machine_description()), f, indent=2)
     return path
 
 

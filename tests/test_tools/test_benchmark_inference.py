@@ -2,15 +2,19 @@
 import os.path as osp
 
 import pytest
+from helpers import CONFIG_DIR
 from mmengine.config import Config
 
-from mmdld.apis.speed import format_rows, replace_section, resized_pipeline
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TEACHER = osp.join(REPO, 'configs', 'demo', 'spotter_r18w32_demo.py')
+TEACHER = osp.join(CONFIG_DIR, 'demo', 'spotter_r18w32_demo.py')
 
 
-def test_resized_pipeline_keeps_the_aspect_bound():
+@pytest.fixture
+def tool(load_tool):
+    return load_tool('tools/analysis_tools/benchmark_inference.py')
+
+
+def test_resized_pipeline_keeps_the_aspect_bound(tool):
+    resized_pipeline = tool.resized_pipeline
     cfg = Config.fromfile(TEACHER)
     pipeline = resized_pipeline(cfg, 480)
     resize = [t for t in pipeline if t['type'] == 'mmocr.Resize']
@@ -22,15 +26,16 @@ def test_resized_pipeline_keeps_the_aspect_bound():
         resized_pipeline(cfg, 320)
 
 
-def test_format_rows():
+def test_format_rows(tool):
     rows = [dict(short_side=320, teacher_ms=200.0, student_ms=100.0, time_ratio=2.0,
                  teacher_gflops=4.0, student_gflops=1.6, flops_ratio=2.5,
                  student_avg_scale=0.55)]
-    lines = format_rows(rows).splitlines()
+    lines = tool.format_rows(rows).splitlines()
     assert lines[2] == '| S-320 | 200 | 100 | 2.00x | 4.00 | 1.60 | 2.50x | 0.550 |'
 
 
-def test_replace_section_keeps_other_sections(tmp_path):
+def test_replace_section_keeps_other_sections(tmp_path, tool):
+    replace_section = tool.replace_section
     doc = tmp_path / 'benchmarks.md'
     doc.write_text('# Benchmarks\n\n## DLD training step cost\n\ntheirs\n')
     replace_section(str(doc), 'Inference speed', 'first')

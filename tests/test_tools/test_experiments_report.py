@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from mmdld.apis.report import format_table, load_row, stage_times_section, write_report
-from mmdld.apis.stages import StageResult
+from experiments.report import format_table, load_row, stage_times_section, write_report
+from experiments.stages import StageResult
 
 
 def _write(path, data):

@@ -11,6 +11,9 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from mmdld.utils import git_commit, machine_description
+from .stages import format_duration
+
 #: (column title, row key, format). Accuracies are percentages.
 COLUMNS: Tuple[Tuple[str, str, str], ...] = (
     ('E2E None', 'e2e_none', '{:.1f}'),
@@ -138,7 +141,6 @@ def write_report(md_path: str,
 
 def stage_times_section(results: Sequence[Any], total: float) -> str:
     """A Markdown table of stage wall times (``StageResult``s) and the total."""
-    from .stages import format_duration
     lines = ['## Wall time per stage', '',
              'Stages marked "skipped" had run in an earlier invocation; their time is the one '
              'recorded then.', '', '| stage | status | wall time |', '|---|---|---:|']
@@ -146,38 +148,6 @@ def stage_times_section(results: Sequence[Any], total: float) -> str:
         lines.append(f'| {result.name} | {result.status} | {format_duration(result.seconds)} |')
     lines.append(f'| **total** | | **{format_duration(total)}** |')
     return '\n'.join(lines)
-
-
-def machine_description() -> str:
-    """One line on the hardware and software the numbers were measured with."""
-    import platform
-
-    import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
-        if names:
-            cpu = names[0]
-    except OSError:
-        pass
-    device = (f'GPU {torch.cuda.get_device_name(0)}' if torch.cuda.is_available() else
-              f'CPU only, {os.cpu_count()} cores ({cpu}), {torch.get_num_threads()} torch threads')
-    return (f'{device}; Python {platform.python_version()}, torch {torch.__version__}, '
-            f'{platform.system()} {platform.release()}')
-
-
-def git_commit(repo: str = '.') -> str:
-    """The current commit (short hash, ``+dirty`` with uncommitted changes), or ``unknown``."""
-    import subprocess
-    try:
-        commit = subprocess.check_output(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo,
-                                         stderr=subprocess.DEVNULL, text=True).strip()
-        dirty = subprocess.call(['git', 'diff', '--quiet', 'HEAD'], cwd=repo,
-                                stderr=subprocess.DEVNULL) != 0
-        return commit + ('+dirty' if dirty else '')
-    except (OSError, subprocess.CalledProcessError):
-        return 'unknown'
 
 
 def rows_by_name(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:

@@ -4,13 +4,13 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from mmdld.apis.reproduce import (VARIANTS, claim_check, gamma_sweep_variants, plot_curve,
+from experiments.reproduce import (VARIANTS, claim_check, gamma_sweep_variants, plot_curve,
                                   plot_histograms, slug, student_schedule, variant_config,
                                   write_results_page)
-from mmdld.apis.stages import StageResult, StageRunner
+from experiments.stages import StageResult, StageRunner
+from helpers import CONFIG_DIR
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STUDENT = osp.join(REPO, 'configs', 'demo', 'dld_r18w32_demo.py')
+STUDENT = osp.join(CONFIG_DIR, 'demo', 'dld_r18w32_demo.py')
 
 
 def _row(name, kind, e2e, gflops, scale):
@@ -43,7 +43,7 @@ def test_variant_configs(tmp_path):
     dld = Config.fromfile(variant_config(STUDENT, VARIANTS['DLD (gamma 0.3)'],
                                          str(tmp_path / 'dld.py')))
     assert dld.model.skd_loss.type == 'SKDLoss' and dld.model.drs_loss.gamma == 0.3
-    assert dld.model.selector.scales == [0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    assert list(dld.model.selector.scales) == [0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
 
 
 def test_student_schedule_stretches_the_students_iterations(tmp_path):
@@ -63,7 +63,7 @@ def test_student_schedule_stretches_the_students_iterations(tmp_path):
     assert skd.custom_hooks == [] and skd.train_cfg.max_iters == 600
     with pytest.raises(ValueError, match='must be >= 1'):
         student_schedule(STUDENT, 0)
-    teacher = osp.join(REPO, 'configs', 'spotter', 'maskrcnn_r50_fpn_spotter_totaltext.py')
+    teacher = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r50_fpn_spotter_totaltext.py')
     with pytest.raises(ValueError, match='not an IterBasedTrainLoop'):
         student_schedule(teacher, 10)
 

@@ -5,12 +5,12 @@ import pickle
 import pytest
 from mmengine.config import Config
 
-from mmdld.apis import pipeline
-from mmdld.apis.stages import StageRunner
+from experiments import pipeline
+from experiments.stages import StageRunner
+from helpers import CONFIG_DIR
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TEACHER = osp.join(REPO, 'configs', 'demo', 'spotter_r18w32_demo.py')
-TINY = osp.join(REPO, 'configs', 'demo', 'spotter_r18w32_demo_tiny.py')
+TEACHER = osp.join(CONFIG_DIR, 'demo', 'spotter_r18w32_demo.py')
+TINY = osp.join(CONFIG_DIR, 'demo', 'spotter_r18w32_demo_tiny.py')
 
 
 class Recorder(StageRunner):

@@ -1,10 +1,15 @@
-"""The stages of ``make demo`` (``tools/run_demo.py``), as a function the tests can call."""
+"""The stages of ``make demo`` (``tools/run_demo.py``), as a function the tests can call.
+
+Relative paths (configs, the data roots inside them, work folders) are relative to the
+repository root ``root``; every subprocess stage runs there.
+"""
 import os.path as osp
 import time
 from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config
 
+from mmdld.apis import find_resize, short_side
 from .pipeline import (NO_MASKS, evaluate, row_from, scale_histogram, scaled_test_config,
                        train)
 from .report import (format_table, git_commit, machine_description, stage_times_section,
@@ -15,8 +20,13 @@ from .stages import StageRunner, format_duration, python_cmd
 TEACHER_TARGET = 50.0
 
 
-def ensure_data(config: str, log_fn=print) -> List[str]:
+def ensure_data(config: str, root: str = '.', log_fn=print) -> List[str]:
     """Generates the synthetic train and test sets of ``config`` if they are missing.
+
+    Args:
+        config (str): The config whose data is generated.
+        root (str): The folder its data roots are relative to.
+        log_fn (callable): Progress messages.
 
     Returns:
         list[str]: The data roots.
@@ -28,30 +38,57 @@ def ensure_data(config: str, log_fn=print) -> List[str]:
         dataset = cfg[loader]['dataset']
         if dataset.get('synth_cfg') is None:
             continue
-        ensure_dataset(dataset['data_root'], dataset['synth_cfg'], dataset['ann_file'],
-                       log_fn=log_fn)
-        roots.append(dataset['data_root'])
+        data_root = osp.join(root, dataset['data_root'])
+        ensure_dataset(data_root, dataset['synth_cfg'], dataset['ann_file'], log_fn=log_fn)
+        roots.append(data_root)
     return sorted(set(roots))
 
 
 def base_short_side(config: str) -> int:
     """The short side the config's test pipeline resizes images to (its S-N)."""
     cfg = Config.fromfile(config)
-    for transform in cfg.test_dataloader.dataset.pipeline:
-        if str(transform.get('type', '')).split('.')[-1] == 'Resize':
-            size = transform['scale']
-            return int(size) if isinstance(size, int) else int(min(size))
-    raise ValueError(f'{config}: test_dataloader.dataset.pipeline has no Resize')
+    return short_side(
+        find_resize(cfg.test_dataloader.dataset.pipeline,
+                    f'{config}: test_dataloader.dataset.pipeline'))
 
 
-def _data_outputs(config: str) -> List[str]:
+def data_outputs(config: str, root: str = '.') -> List[str]:
+    """The files that mark the synthetic data of ``config`` as generated."""
     cfg = Config.fromfile(config)
     roots = {cfg[k]['dataset']['data_root'] for k in ('train_dataloader', 'test_dataloader')}
-    return [osp.join(root, 'synth_cfg.json') for root in sorted(roots)]
+    return [osp.join(root, data_root, 'synth_cfg.json') for data_root in sorted(roots)]
 
 
-def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images: int,
-             fps_images: int, runner: Optional[StageRunner] = None) -> Dict[str, Any]:
+def data_and_teacher(runner: StageRunner, budget: str, names: Dict[str, str], teacher: str,
+                     work_dir: str, root: str) -> str:
+    """The first stages of the demo and the reproduction: the data, then the teacher.
+
+    Args:
+        runner (StageRunner): Runs the stages.
+        budget (str): Name of the budget, for the log.
+        names (dict): The teacher and student configs as given, for the log.
+        teacher (str): The teacher config's path.
+        work_dir (str): Output folder (the teacher trains in ``teacher/``).
+        root (str): The folder the configs' data roots are relative to.
+
+    Returns:
+        str: The teacher's final checkpoint.
+    """
+    runner.log(f'budget {budget!r}: teacher {names["teacher"]}, student {names["student"]}, '
+               f'output {work_dir}')
+    runner.run('data', data_outputs(teacher, root),
+               fn=lambda: ensure_data(teacher, root, log_fn=lambda m: runner.log(f'data: {m}')))
+    return train(runner, 'teacher', teacher, osp.join(work_dir, 'teacher'))
+
+
+def run_demo(budget: str,
+             teacher: str,
+             student: str,
+             work_dir: str,
+             cost_images: int,
+             fps_images: int,
+             runner: Optional[StageRunner] = None,
+             root: str = '.') -> Dict[str, Any]:
     """Runs (or resumes) the demo and writes ``<work_dir>/report.md`` and ``report.json``.
 
     Args:
@@ -61,17 +98,19 @@ def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images
         work_dir (str): Output folder.
         cost_images (int): Test images for the FLOPs count.
         fps_images (int): Test images timed for images/s.
-        runner (StageRunner, optional): Defaults to a new one titled ``demo``.
+        runner (StageRunner, optional): Defaults to a new one titled ``demo``, running its
+            subprocesses in ``root``.
+        root (str): The repository root, which relative paths are relative to.
 
     Returns:
         dict: ``rows`` (teacher, DLD student, Vanilla), ``report`` (the Markdown path),
         ``histogram`` (images per chosen scale) and ``stages``.
     """
-    runner = runner or StageRunner('demo', record_file=osp.join(work_dir, 'stage_times.json'))
-    runner.log(f'budget {budget!r}: teacher {teacher}, student {student}, output {work_dir}')
-    runner.run('data', _data_outputs(teacher),
-               fn=lambda: ensure_data(teacher, log_fn=lambda m: runner.log(f'data: {m}')))
-    teacher_ckpt = train(runner, 'teacher', teacher, osp.join(work_dir, 'teacher'))
+    names = dict(teacher=teacher, student=student)
+    teacher, student, work_dir = (osp.join(root, p) for p in (teacher, student, work_dir))
+    runner = runner or StageRunner('demo', cwd=root,
+                                   record_file=osp.join(work_dir, 'stage_times.json'))
+    teacher_ckpt = data_and_teacher(runner, budget, names, teacher, work_dir, root)
     student_ckpt = train(runner, 'student', student, osp.join(work_dir, 'student'),
                          {'model.teacher_ckpt': teacher_ckpt})
 
@@ -84,7 +123,7 @@ def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images
                              {'model.teacher_ckpt': teacher_ckpt}, dump_predictions=True,
                              test_options=NO_MASKS, **costs)
     base = base_short_side(teacher)
-    student_row = row_from('DLD student (gamma 0.1)', student_paths, config=student,
+    student_row = row_from('DLD student (gamma 0.1)', student_paths, config=names['student'],
                            checkpoint=student_ckpt)
     avg_scale = float(student_row['scale'])
     short = max(1, int(round(avg_scale * base)))
@@ -95,7 +134,7 @@ def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images
                              osp.join(eval_dir, vanilla_name), **costs)
 
     picture = osp.join(work_dir, 'vis')
-    test_img = _first_test_image(teacher)
+    test_img = first_test_image(teacher, root)
     pictures = {}
     # The same test image drawn by the teacher and by the DLD student (at the scale its DRS
     # picks); demo/image_demo.py builds either model.
@@ -110,7 +149,7 @@ def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images
     picture_file = ' and '.join(f'`{p}` ({n})' for n, p in pictures.items())
 
     rows = [
-        row_from(f'Teacher (S-{base})', teacher_paths, scale=1.0, config=teacher,
+        row_from(f'Teacher (S-{base})', teacher_paths, scale=1.0, config=names['teacher'],
                  checkpoint=teacher_ckpt),
         student_row,
         row_from(f'Vanilla (teacher at S-{short})', vanilla_paths, scale=short / base,
@@ -118,7 +157,8 @@ def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images
     ]
     histogram = scale_histogram(student_paths['predictions'])
     report = osp.join(work_dir, 'report.md')
-    _write(report, rows, histogram, runner, budget, teacher, student, picture_file)
+    _write(report, rows, histogram, runner, budget, names['teacher'], names['student'],
+           picture_file)
     runner.log(f'report written to {report}\n\n{format_table(rows)}\n')
     e2e = rows[0]['e2e_none']
     verdict = 'reached' if e2e >= TEACHER_TARGET else 'NOT reached'
@@ -127,15 +167,17 @@ def run_demo(budget: str, teacher: str, student: str, work_dir: str, cost_images
     return dict(rows=rows, report=report, histogram=histogram, stages=runner.results)
 
 
-def _first_test_image(config: str) -> str:
+def first_test_image(config: str, root: str = '.') -> str:
+    """The path of the first image of the config's test split (data root relative to root)."""
     import json
     cfg = Config.fromfile(config)
     dataset = cfg.test_dataloader.dataset
-    with open(osp.join(dataset['data_root'], dataset['ann_file']), encoding='utf-8') as f:
+    data_root = osp.join(root, dataset['data_root'])
+    with open(osp.join(data_root, dataset['ann_file']), encoding='utf-8') as f:
         records = json.load(f)['data_list']
     if not records:
         raise ValueError(f'{config}: the test split is empty')
-    return osp.join(dataset['data_root'], records[0]['img_path'])
+    return osp.join(data_root, records[0]['img_path'])
 
 
 def _write(report: str, rows: List[Dict[str, Any]], histogram: Dict[float, int],
@@ -144,6 +186,7 @@ def _write(report: str, rows: List[Dict[str, Any]], histogram: Dict[float, int],
     hist = ', '.join(f'{s:g}: {n}' for s, n in histogram.items())
     teacher_row = rows[0]
     verdict = ('reaches' if teacher_row['e2e_none'] >= TEACHER_TARGET else 'does not reach')
+    commit = git_commit(runner.cwd or '.')
     notes = [
         f'Budget `{budget}`; teacher `{teacher}`, student `{student}`; '
         f'{teacher_row.get("num_images")} synthetic test images. Accuracies are hmeans in % '
@@ -154,7 +197,7 @@ def _write(report: str, rows: List[Dict[str, Any]], histogram: Dict[float, int],
         f'The teacher {verdict} the target E2E None hmean of {TEACHER_TARGET:.0f}.',
         f'Scales chosen by the DRS on the test images (scale: images): {hist}.',
         f'Pictures of the outputs on a test image: {picture}.',
-        f'Commit `{git_commit()}`; {machine_description()}; finished '
+        f'Commit `{commit}`; {machine_description()}; finished '
         f'{time.strftime("%Y-%m-%d %H:%M %Z")}.',
     ]
     write_report(report, rows, 'mmdld demo report', notes,
@@ -162,5 +205,5 @@ def _write(report: str, rows: List[Dict[str, Any]], histogram: Dict[float, int],
                  json_data=dict(budget=budget, histogram={str(k): v for k, v in
                                                           histogram.items()},
                                 stages=[vars(r) for r in runner.results],
-                                total_seconds=runner.total_seconds, commit=git_commit(),
+                                total_seconds=runner.total_seconds, commit=commit,
                                 machine=machine_description()))

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from mmdld.apis.stages import StageError, StageRunner, format_duration
+from experiments.stages import StageError, StageRunner, format_duration
 
 
 def test_format_duration():

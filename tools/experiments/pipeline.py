@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from mmdld.apis import find_resize
 from .report import load_row
 from .stages import StageRunner, python_cmd
 
@@ -145,20 +146,6 @@ def row_from(name: str, paths: Dict[str, str], scale: Optional[float] = None,
                     **extra)
 
 
-def _scale_resize(transform: Dict[str, Any], scale: float, where: str) -> bool:
-    if not str(transform.get('type', '')).split('.')[-1] == 'Resize':
-        return False
-    size = transform.get('scale')
-    if size is None:
-        raise ValueError(f'{where}: the Resize of the test pipeline has no `scale`; cannot '
-                         'derive the S-N of a Vanilla model from it')
-    if isinstance(size, int):
-        transform['scale'] = max(1, int(round(size * scale)))
-    else:
-        transform['scale'] = tuple(max(1, int(round(s * scale))) for s in size)
-    return True
-
-
 def scaled_test_config(config: str, scale: float, out_path: str) -> str:
     """Writes a copy of ``config`` whose test images are resized to ``scale`` x its base size.
 
@@ -181,11 +168,11 @@ def scaled_test_config(config: str, scale: float, out_path: str) -> str:
         raise ValueError(f'scaled_test_config: scale must be in (0, 1], got {scale}')
     cfg = Config.fromfile(config)
     loader = copy.deepcopy(cfg.test_dataloader)
-    pipeline = loader['dataset'].get('pipeline')
-    if not pipeline or not any(
-            _scale_resize(t, scale, f'{config} test_dataloader.dataset.pipeline')
-            for t in pipeline):
-        raise ValueError(f'{config}: test_dataloader.dataset.pipeline has no Resize to scale')
+    resize = find_resize(loader['dataset'].get('pipeline') or [],
+                         f'{config} test_dataloader.dataset.pipeline')
+    size = resize['scale']
+    resize['scale'] = (max(1, int(round(size * scale))) if isinstance(size, int) else
+                       tuple(max(1, int(round(s * scale))) for s in size))
     cfg.test_dataloader = loader
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
     cfg.dump(out_path)
