@@ -39,3 +39,16 @@ def torch_seed() -> None:
     """Seeds torch's global RNG with 0, so that a test's random weights and inputs depend
     neither on the run nor on the tests run before it."""
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def single_thread() -> Iterator[None]:
+    """Runs a test on one intra-op thread, restoring the thread count afterwards.
+
+    For modules of tiny tensors, where more threads only add contention on a shared CPU; such
+    a module opts in with ``pytestmark = pytest.mark.usefixtures('single_thread')``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -73,8 +73,8 @@ def main() -> None:
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
     if args.auto_scale_lr:
-        if 'auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr \
-                and 'base_batch_size' in cfg.auto_scale_lr:
+        if ('auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr
+                and 'base_batch_size' in cfg.auto_scale_lr):
             cfg.auto_scale_lr.enable = True
         else:
             raise RuntimeError('Can not find "auto_scale_lr" or "auto_scale_lr.enable" or '

@@ -2,16 +2,15 @@
 
 Used by the FLOPs and FPS analysis tools and by the experiments' evaluation steps.
 
-Why not MMDetection's versions as they are: its ``get_flops.py`` counts ``model.forward`` in
-``'tensor'`` mode (backbone, neck and dense heads only), which misses the recognition of the
-detected instances and, for DLD models, the Dynamic Resolution Selector and the per-image choice
-of scale; its ``InferenceBenchmark`` moves the model to CUDA unconditionally. Here the counted
-forward is ``model(inputs, data_samples, mode='predict')``, exactly what ``test_step`` runs, traced
-by MMEngine's :class:`~mmengine.analysis.FlopAnalyzer` on each test image at the resolution that
-the pipeline (and the DRS, when there is one) actually uses.
+Ours because MMDetection's ``get_flops.py`` counts only the ``'tensor'``-mode forward (no
+recognition, no DRS) and its ``InferenceBenchmark`` needs CUDA.
 
-FLOPs follow MMEngine's (fvcore's) convention: one multiply-add counts as one FLOP. MMEngine has no
-handle for recurrent layers, so :data:`RNN_FLOP_HANDLES` adds them (an LSTM step costs its weight
+The counted forward is ``model(inputs, data_samples, mode='predict')``, exactly what ``test_step``
+runs, traced by MMEngine's :class:`~mmengine.analysis.FlopAnalyzer` on each test image at the
+resolution that the pipeline (and the DRS, when there is one) actually uses.
+
+FLOPs follow MMEngine's (fvcore's) convention: one multiply-add counts as one FLOP. MMEngine
+counts no recurrent layers, so :data:`RNN_FLOP_HANDLES` adds them (an LSTM step costs its weight
 matrices' size per sequence element). Ops without a handle (RoIAlign, NMS, element-wise ops)
 count as zero and are listed in the result.
 

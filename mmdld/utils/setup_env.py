@@ -29,8 +29,8 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmdld.visualization  # noqa: F401,F811
 
     if init_default_scope:
-        never_created = DefaultScope.get_current_instance() is None \
-            or not DefaultScope.check_instance_created('mmdld')
+        never_created = (DefaultScope.get_current_instance() is None
+                         or not DefaultScope.check_instance_created('mmdld'))
         if never_created:
             DefaultScope.get_instance('mmdld', scope_name='mmdld')
             return

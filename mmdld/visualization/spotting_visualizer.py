@@ -14,11 +14,11 @@ class SpottingLocalVisualizer(TextSpottingLocalVisualizer):
     """MMOCR's text-spotting visualizer for mmdld's ``DetDataSample``s.
 
     The drawing is MMOCR's (the image with filled polygons beside a white canvas with each
-    word written in its box). MMOCR's ``add_datasample`` expects a ``TextDetDataSample`` whose
-    ``gt_instances`` always carry texts; mmdld's samples come from MMDetection's packer, whose
-    ``gt_instances`` may be empty or text-less at inference, so this class only draws the GT
-    when it has words, and keeps the predictions above ``pred_score_thr``. Its name is in the
-    ``mmdld`` scope, so MMDetection's ``DetVisualizationHook`` and the demo can build it.
+    word written in its box). This class draws the GT only when it has words, and keeps the
+    predictions above ``pred_score_thr``. Its name is in the ``mmdld`` scope, so MMDetection's
+    ``DetVisualizationHook`` and the demo can build it.
+
+    Ours because MMOCR's ``add_datasample`` wants GT texts, which mmdld's samples may lack.
     """
 
     def add_datasample(self,

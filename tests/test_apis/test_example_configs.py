@@ -1,15 +1,11 @@
 """The "new spotter" example configs build and run: a component swapped, nothing else."""
-import os.path as osp
-
 import torch
+from helpers import REPO_ROOT
 from mmdet.models.backbones import MobileNetV2
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 from mmdld.registry import MODELS
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _sample(h, w):
@@ -19,8 +15,7 @@ def _sample(h, w):
 
 
 def test_mobilenetv2_spotter_and_its_dld(monkeypatch):
-    monkeypatch.chdir(REPO)  # the DLD config names its teacher config relative to the repo
-    init_default_scope('mmdld')
+    monkeypatch.chdir(REPO_ROOT)  # the DLD config names its teacher config relative to the repo
     torch.manual_seed(0)
     spotter_cfg = Config.fromfile('configs/examples/spotter_mobilenetv2_fpn_synthetic.py')
     ours = Config.fromfile('configs/demo/spotter_r18w32_demo.py')

@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
+from helpers import TOOLS_DIR
 from mmdet.structures import DetDataSample
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
@@ -15,7 +16,7 @@ from mmdld.evaluation.cost import (benchmark_inference, count_inference_flops,
                                    summarize_flops)
 from mmdld.registry import DATASETS, MODELS
 
-TOOLS = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'analysis_tools')
+ANALYSIS_TOOLS = osp.join(TOOLS_DIR, 'analysis_tools')
 
 
 class ToyCostSpotter(BaseModel):
@@ -97,7 +98,7 @@ def test_benchmark_times_images_after_warmup():
 
 
 def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS, f'{name}.py'))
+    spec = importlib.util.spec_from_file_location(name, osp.join(ANALYSIS_TOOLS, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -6,14 +6,14 @@ import subprocess
 import sys
 
 import pytest
+from helpers import CONFIG_DIR, TOOLS_DIR
 from mmengine.config import Config
 
 import mmdld  # noqa: F401  (registers `mmdld::`)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BIN = osp.dirname(sys.executable)
 TINY = 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py'
-TINY_PATH = osp.join(REPO, 'configs', 'spotter', TINY)
+TINY_PATH = osp.join(CONFIG_DIR, 'spotter', TINY)
 ONE_ITER = ['train_cfg.max_iters=1', 'train_cfg.val_interval=1',
             'default_hooks.checkpoint.interval=1']
 
@@ -40,7 +40,7 @@ def test_mim_train_then_mim_test(workspace):
     # The config is named by its file name only: mim finds it in mmdld/.mim/configs.
     out = _run([osp.join(BIN, 'mim'), 'train', 'mmdld', TINY, '--work-dir', str(work_dir),
                 '--cfg-options', *ONE_ITER], cwd=workspace)
-    assert 'mmdld/.mim/configs' in out or osp.join(REPO, 'configs') in out
+    assert 'mmdld/.mim/configs' in out or CONFIG_DIR in out
     ckpt = work_dir / 'iter_1.pth'
     assert ckpt.is_file(), out[-3000:]
 
@@ -58,7 +58,7 @@ def test_mim_train_then_mim_test(workspace):
 def test_dist_train_two_cpu_processes(workspace):
     work_dir = workspace / 'dist'
     env_python = f'PYTHON={sys.executable}'
-    out = _run(['env', env_python, 'PORT=29611', 'bash', osp.join(REPO, 'tools', 'dist_train.sh'),
+    out = _run(['env', env_python, 'PORT=29611', 'bash', osp.join(TOOLS_DIR, 'dist_train.sh'),
                 TINY_PATH, '2', '--work-dir', str(work_dir), '--cfg-options',
                 'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
                 'default_hooks.checkpoint.interval=2'], cwd=workspace)

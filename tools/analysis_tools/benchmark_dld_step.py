@@ -8,11 +8,13 @@ and an AdamW step with learning rate 0 (so that the weights, hence the work, sta
 across repeats). The two are timed alternately, so that load from other processes affects both,
 and the medians are compared::
 
-    python tools/analysis_tools/benchmark_dld_step.py configs/dld/dld_r18_synthetic_small.py \
-        configs/dld/skd_only_r18_synthetic_small.py --repeats 7
+    python tools/analysis_tools/benchmark_dld_step.py DLD_CONFIG SKD_CONFIG --repeats 7
 
-The first-batch FLOPs measurement (when the config has no ``scale_costs``) is done before the
-timing. The output is a Markdown section for ``docs/benchmarks.md``.
+with ``DLD_CONFIG`` ``configs/dld/dld_r18_synthetic_small.py`` and ``SKD_CONFIG``
+``configs/dld/skd_only_r18_synthetic_small.py`` (the figures of ``docs/benchmarks.md``).
+
+The first-batch FLOPs measurement (``prepare_costs``, when the config has no ``scale_costs``) is
+done before the timing. The output is a Markdown section for ``docs/benchmarks.md``.
 """
 import argparse
 import os
@@ -96,8 +98,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
     batch = first_batch(dld_cfg, args.batch_size)
     data = dld.data_preprocessor(batch, True)
     shape = tuple(data['inputs'].shape)
-    dld._ensure_costs(data['inputs'], data['data_samples'])
-    skd._ensure_costs(data['inputs'], data['data_samples'])
+    dld.prepare_costs(data['inputs'], data['data_samples'])
+    skd.prepare_costs(data['inputs'], data['data_samples'])
     optims = {
         name: torch.optim.AdamW(model.parameters(), lr=0.0)
         for name, model in (('dld', dld), ('skd', skd))

@@ -17,8 +17,8 @@ dld_model = dict(
     selector=dict(type='DynamicResolutionSelector', scales=dld_scales, temperature=5.0),
     # T_i of eq. 3 (student FLOPs at each scale over the teacher's at full resolution) and the
     # absolute GFLOPs reported per test image. None: measured with MMEngine's FlopAnalyzer on
-    # the first batch and logged; `tools/analysis_tools/measure_scale_costs.py CONFIG` prints
-    # the lines to paste here instead.
+    # the first batch by `DLDDistiller.prepare_costs` (which forward calls) and logged;
+    # `tools/analysis_tools/measure_scale_costs.py CONFIG` prints the lines to paste here instead.
     scale_costs=None,
     scale_gflops=None,
     selector_gflops=None,

@@ -107,8 +107,8 @@ class E2ESpottingMetric(BaseMetric):
             with ``dump_submission`` the predictions and GT in the RRC formats:
             ``submission/res_<stem>.txt`` + ``submission.zip``, ``submission_<lexicon>/`` +
             ``.zip`` with lexicon-corrected texts (for the official RRC scripts, which have no
-            lexicons), and ``gt/gt_<stem>.txt`` + ``gt.zip``, for
-            ``tools/analysis_tools/eval_rrc.py``.
+            lexicons), and ``gt/gt_<stem>.txt`` + ``gt.zip``, for offline evaluation (see
+            ``docs/evaluation.md``).
         dump_submission (bool): See ``outfile_dir``.
         submission_int_coords (bool): Round dumped coordinates to integers (the official
             ICDAR 2015 script accepts only integers); by default they are written exactly, so

@@ -96,8 +96,8 @@ class ScaleCostTable:
     Values the config gives are kept; the missing ones are measured by :meth:`ensure`, once,
     on a pre-processed batch (:func:`measure_costs`), which ``DLDDistiller.forward`` calls
     (through ``DLDDistiller.prepare_costs``) before a training or test step, and tools may
-    call before training. ``tools/analysis_tools/measure_scale_costs.py`` prints them as
-    config lines, which skips the measurement.
+    call before training. Given as config lines (see "Costs T_i" in ``docs/dld.md``), they
+    skip the measurement.
 
     Args:
         scales (Sequence[float]): The candidate scales.

@@ -5,8 +5,8 @@ signal of the DRS, eq. 2). In eval mode each BatchNorm is a fixed per-channel af
 can be folded into the convolution before it; and the passes can run in bfloat16/float16. On
 the student's own modules, ``torch.autocast`` would re-cast and re-lay out every conv weight at
 every call and every BatchNorm would still run (``docs/dld.md`` has the measured shares).
-PyTorch's conv-BN fusion (``torch.nn.utils.fusion``) builds new modules once; it does not
-follow weights that change every step, hence :class:`FoldedFeatureExtractor`.
+
+Ours because PyTorch's conv-BN fusion (``torch.nn.utils.fusion``) does not follow changing weights.
 """
 import contextlib
 import copy

@@ -1,9 +1,9 @@
-from .drs_loss import DRSAccuracyLoss, DRSFlopsLoss, DRSLoss
+from .drs_loss import AccuracyInputs, DRSAccuracyLoss, DRSFlopsLoss, DRSLoss
 from .roi_align_module import RoIAlignModule
 from .skd_loss import (ContextDistillLoss, RoIFeatureDistillLoss, SequenceDistillLoss,
                        SKDLoss)
 
 __all__ = [
-    'DRSAccuracyLoss', 'DRSFlopsLoss', 'DRSLoss', 'RoIFeatureDistillLoss', 'ContextDistillLoss',
-    'SequenceDistillLoss', 'SKDLoss', 'RoIAlignModule'
+    'AccuracyInputs', 'DRSAccuracyLoss', 'DRSFlopsLoss', 'DRSLoss', 'RoIFeatureDistillLoss',
+    'ContextDistillLoss', 'SequenceDistillLoss', 'SKDLoss', 'RoIAlignModule'
 ]

@@ -2,6 +2,7 @@
 
 Ours because MMDetection's ``KnowledgeDistillationKLDivLoss`` cannot mix ``k`` students by ``h``.
 """
+from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -21,6 +22,25 @@ def _as_img_inds(img_inds: Optional[Tensor], num_instances: int, device: torch.d
         raise TypeError(f'{loss_name}: `img_inds` must be an integer tensor, got '
                         f'{img_inds.dtype}')
     return img_inds.long()
+
+
+@dataclass
+class AccuracyInputs:
+    """The per-step distributions that L_acc compares, teacher-forced on the same GT.
+
+    Attributes:
+        student_log_probs (Tensor): ``[k, N, L, C]`` student log-probabilities at the ``k``
+            scales.
+        teacher_log_probs (Tensor): ``[N, L, C]`` teacher log-probabilities.
+        valid_mask (Tensor): ``[N, L]``, nonzero on the steps that count (the characters and
+            the end token of each target, not the padding).
+        img_inds (Tensor, optional): ``[N]`` image index of each instance, used for the
+            per-image average. If None all instances are treated as one image.
+    """
+    student_log_probs: Tensor
+    teacher_log_probs: Tensor
+    valid_mask: Tensor
+    img_inds: Optional[Tensor] = None
 
 
 @MODELS.register_module()
@@ -50,27 +70,19 @@ class DRSAccuracyLoss(nn.Module):
         self.eps = eps
         self.loss_weight = loss_weight
 
-    def forward(self,
-                h: Tensor,
-                student_log_probs: Tensor,
-                teacher_log_probs: Tensor,
-                valid_mask: Tensor,
-                img_inds: Optional[Tensor] = None) -> Tensor:
+    def forward(self, h: Tensor, inputs: AccuracyInputs) -> Tensor:
         """Computes L_acc.
 
         Args:
             h (Tensor): ``[N, k]`` selector weights of each instance (its image's ``h``).
-            student_log_probs (Tensor): ``[k, N, L, C]`` student log-probabilities at the ``k``
-                scales.
-            teacher_log_probs (Tensor): ``[N, L, C]`` teacher log-probabilities.
-            valid_mask (Tensor): ``[N, L]``, nonzero on the steps that count (the characters
-                and the end token of each target, not the padding).
-            img_inds (Tensor, optional): ``[N]`` image index of each instance, used for the
-                per-image average. If None all instances are treated as one image.
+            inputs (AccuracyInputs): The student's and the teacher's step distributions of the
+                ``N`` instances.
 
         Returns:
             Tensor: Scalar loss.
         """
+        student_log_probs, teacher_log_probs = inputs.student_log_probs, inputs.teacher_log_probs
+        valid_mask = inputs.valid_mask
         name = type(self).__name__
         check_shape(name, 'h', h, (-1, -1))
         num_inst, k = h.shape
@@ -79,7 +91,7 @@ class DRSAccuracyLoss(nn.Module):
         check_shape(name, 'teacher_log_probs', teacher_log_probs,
                     (num_inst, length, num_classes))
         check_shape(name, 'valid_mask', valid_mask, (num_inst, length))
-        img_inds = _as_img_inds(img_inds, num_inst, h.device, name)
+        img_inds = _as_img_inds(inputs.img_inds, num_inst, h.device, name)
         if num_inst == 0:
             return zero_with_graph(h)
         check_finite(name, 'h', h)
@@ -178,7 +190,7 @@ class DRSLoss(nn.Module):
         Args:
             h (Tensor): ``[B, k]`` per-image decisions from
                 :meth:`DynamicResolutionSelector.sample`.
-            student_log_probs (Tensor): ``[k, N, L, C]``, see :class:`DRSAccuracyLoss`.
+            student_log_probs (Tensor): ``[k, N, L, C]``, see :class:`AccuracyInputs`.
             teacher_log_probs (Tensor): ``[N, L, C]``.
             valid_mask (Tensor): ``[N, L]``.
             img_inds (Tensor): ``[N]`` image index (into ``h``) of each instance.
@@ -195,8 +207,8 @@ class DRSLoss(nn.Module):
         if img_inds.numel() and (int(img_inds.min()) < 0 or int(img_inds.max()) >= h.size(0)):
             raise ValueError(f'{name}: `img_inds` must index the {h.size(0)} images of `h`, '
                              f'got values in [{int(img_inds.min())}, {int(img_inds.max())}]')
-        acc = self.acc_loss(h[img_inds], student_log_probs, teacher_log_probs, valid_mask,
-                            img_inds)
+        acc = self.acc_loss(
+            h[img_inds], AccuracyInputs(student_log_probs, teacher_log_probs, valid_mask, img_inds))
         flops = self.flops_loss(h)
         return dict(
             loss_drs_acc=self.loss_weight * acc,

@@ -16,9 +16,10 @@ class AdditiveAttentionDecoderCell(BaseModule):
     ``s_{t-1}`` queries the context, ``e_{t,i} = v^T tanh(W s_{t-1} + V c_i)``,
     ``alpha_t = softmax(e_t)``, glimpse ``g_t = sum_i alpha_{t,i} c_i``; then
     ``s_t = GRU([embed(y_{t-1}), g_t], s_{t-1})`` and ``y_t ~ softmax(W_o [s_t, g_t])``.
-    FAN's focusing network needs character-level boxes and is not used. MMOCR's decoders work
-    on 2-D feature maps and decode inside ``forward_test`` without a step-level API, which beam
-    search and the step-wise distillation losses need, hence this module.
+    FAN's focusing network needs character-level boxes and is not used.
+
+    Ours because MMOCR's decoders decode inside ``forward_test``, without the step-level API
+    that beam search and the step-wise distillation losses need.
 
     The state is ``(hidden Tensor[N, hidden_dims], keys Tensor[N, T, attn_dims])``: the
     attention keys ``V c_i`` are computed once per sequence and carried along (and reordered

@@ -27,10 +27,9 @@ class BiLSTMAttnHead(BaseModule):
     ``T = W_r``) and halve the height with stride (2, 1) in ``log2(H_r)`` of them, spread over
     the stack, until it is 1; a bidirectional LSTM over the width gives ``F_con``
     (N, T, 2 * lstm_hidden); an additive-attention GRU decoder
-    (:class:`AdditiveAttentionDecoderCell`) emits one symbol distribution per step. MMOCR's
-    recognisers are whole ``EncoderDecoderRecognizer`` models on images, not heads on RoI
-    features, and none exposes the step-level decoding that teacher forcing, beam search and
-    the distillation losses share here, hence this class.
+    (:class:`AdditiveAttentionDecoderCell`) emits one symbol distribution per step.
+
+    Ours because MMOCR's recognisers are whole image models without a step-level decoding API.
 
     Symbols come from MMOCR's ``Dictionary`` with one START/END token (``same_start_end``) and
     a padding token placed last; padding is never predicted, so the decoder has
@@ -321,6 +320,11 @@ class BiLSTMAttnHead(BaseModule):
         return self.loss_weight * loss
 
     # ------------------------------------------------------------------ decoding
+    def _search_tokens(self, device: torch.device) -> Dict[str, Any]:
+        """The special tokens, step limit and device that both searches take."""
+        return dict(start_idx=self.start_idx, end_idx=self.end_idx, pad_idx=self.padding_idx,
+                    max_steps=self.max_seq_len + 1, device=device)
+
     def greedy_decode(self, context: Tensor) -> Dict[str, Any]:
         """Most likely symbol per step, stopping at END.
 
@@ -335,11 +339,7 @@ class BiLSTMAttnHead(BaseModule):
             lambda prev, st: self._decode_step(context, prev, st),
             state,
             batch_size=context.size(0),
-            start_idx=self.start_idx,
-            end_idx=self.end_idx,
-            pad_idx=self.padding_idx,
-            max_steps=self.max_seq_len + 1,
-            device=context.device)
+            **self._search_tokens(context.device))
         out['scores'] = self._mean_char_prob(out['indices'], out['token_log_probs'])
         out['texts'] = self.indices_to_texts(out['indices'])
         return out
@@ -362,11 +362,7 @@ class BiLSTMAttnHead(BaseModule):
             batch_size=num,
             beam_width=beam_width,
             topk=topk,
-            start_idx=self.start_idx,
-            end_idx=self.end_idx,
-            pad_idx=self.padding_idx,
-            max_steps=self.max_seq_len + 1,
-            device=context.device)
+            **self._search_tokens(context.device))
         out['scores'] = self._mean_char_prob(out['indices'], out['token_log_probs'])
         words = self.indices_to_texts(out['indices'])
         out['texts'] = [words[i * topk:(i + 1) * topk] for i in range(num)]

@@ -1,8 +1,9 @@
 """Batched greedy and beam search over a step-wise sequence decoder.
 
-MMOCR's recognition decoders decode greedily inside their own ``forward_test`` and have no beam
-search; the distillation (paper §3.4, L_seq) needs the teacher's top-K beam sequences with their
-total log-probabilities, and both searches must share the decoder step used under teacher forcing.
+Ours because MMOCR's decoders search greedily inside ``forward_test``, with no beam search.
+
+The distillation (paper §3.4, L_seq) needs the teacher's top-K beam sequences with their total
+log-probabilities, and both searches must share the decoder step used under teacher forcing.
 These functions only see a ``step_fn(prev_symbols, state) -> (log_probs, state)``, so any step
 decoder (or a hand-built table in a test) can drive them.
 

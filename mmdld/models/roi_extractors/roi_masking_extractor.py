@@ -21,10 +21,12 @@ class RoIMaskingExtractor(BaseRoIExtractor):
     the feature of a text instance is cropped from the stride-4 FPN level with RoIAlign, the
     background inside the box is suppressed by multiplying with the instance's (soft or binary)
     mask, and the result is resized to the recogniser's fixed ``output_size`` (``F_roi``,
-    8 x 32 in the paper). mmdet's ``SingleRoIExtractor`` has no mask multiplication, no vertical
-    handling and maps RoIs to levels by scale, hence this class; it still reuses
-    ``BaseRoIExtractor`` for building mmcv's ``RoIAlign`` layers. On CPU without autograd those
-    layers' crops are computed by :func:`separable_roi_align` (same values, faster).
+    8 x 32 in the paper). It reuses ``BaseRoIExtractor`` for building mmcv's ``RoIAlign``
+    layers; on CPU without autograd their crops are computed by :func:`separable_roi_align`
+    (same values; speed in ``docs/benchmarks.md``).
+
+    Ours because mmdet's ``SingleRoIExtractor`` masks nothing, has no vertical text handling and
+    picks the level by RoI scale.
 
     Sampling happens at ``roi_layer.output_size`` (the intermediate grid, e.g. 16 x 64) so that
     the mask, resized to that grid, cuts the feature at a finer resolution than ``output_size``;

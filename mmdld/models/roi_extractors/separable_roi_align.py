@@ -1,16 +1,17 @@
 """MMCV's RoIAlign (average mode) as two batched matrix products, for CPU without autograd.
 
-MMCV's CPU ``roi_align`` kernel loops over RoIs, channels, bins and samples in scalar code. In
-average mode, RoIAlign is separable: a sample's bilinear weight is a product of a row weight
+Ours because MMCV's CPU ``roi_align`` kernel is scalar code over RoIs, channels, bins and samples.
+
+In average mode, RoIAlign is separable: a sample's bilinear weight is a product of a row weight
 and a column weight, its validity test (inside ``[-1, H] x [-1, W]``) is a product of a row test
 and a column test, and a bin averages over a grid of rows times a grid of columns. So each RoI's
 output is ``A_y @ F @ A_x^T`` per channel, where ``A_y`` (``out_h x rows``) holds the averaged
 row weights and ``A_x`` (``out_w x cols``) the column weights over the window of rows and
 columns that the RoI touches. For a group of RoIs this is one gather of their windows, padded to
 the group's largest, and two batched matrix products (speed against MMCV's kernel: "RoI-Masking
-crops" in ``docs/benchmarks.md``). RoIs are grouped by
-window size, and a group's padded windows are kept under ``max_window_elements``, so that one
-large RoI does not pad every other RoI's window to its size. The sample positions follow MMCV's
+crops" in ``docs/benchmarks.md``). RoIs are grouped by window size, and a group's padded windows
+are kept under ``max_window_elements``, so that one large RoI does not pad every other RoI's
+window to its size. The sample positions follow MMCV's
 float32 arithmetic step by step; outputs agree with MMCV's to float32 rounding (the sums run in
 another order).
 """

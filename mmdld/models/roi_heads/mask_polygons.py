@@ -22,10 +22,11 @@ def box_polygon(bbox: np.ndarray) -> np.ndarray:
 def mask_to_polygon(mask: np.ndarray, bbox: np.ndarray, epsilon_ratio: float = 0.005) -> np.ndarray:
     """Polygon of the largest outer contour of a binary mask, simplified.
 
-    MMDetection's ``bitmap_to_polygon`` returns every contour of the whole image, unsimplified;
-    a text result needs one polygon per instance, so the mask is cut to its box first (a
-    full-image contour search per instance would cost O(H x W) each), the largest contour kept
-    and simplified with Douglas-Peucker (``cv2.approxPolyDP``).
+    The mask is cut to its box first (a full-image contour search per instance would cost
+    O(H x W) each), the largest contour kept and simplified with Douglas-Peucker
+    (``cv2.approxPolyDP``).
+
+    Ours because MMDetection's ``bitmap_to_polygon`` returns every contour, unsimplified.
 
     Args:
         mask (np.ndarray): (H, W) bool/uint8 mask in image coordinates.

@@ -8,16 +8,10 @@ from mmdet.structures.mask import BitmapMasks
 from mmdld.models.roi_extractors import RoIMaskingExtractor
 from mmdld.registry import MODELS
 
+# These tensors are tiny: intra-op threads only add contention on a shared CPU.
+pytestmark = pytest.mark.usefixtures('single_thread')
+
 STRIDE = 4
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """These tensors are tiny: intra-op threads only add contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_extractor(**kwargs) -> RoIMaskingExtractor:

@@ -3,8 +3,9 @@ import math
 import pytest
 import torch
 
-from mmdld.models.losses import (ContextDistillLoss, DRSAccuracyLoss, DRSFlopsLoss, DRSLoss,
-                                 RoIAlignModule, RoIFeatureDistillLoss, SequenceDistillLoss)
+from mmdld.models.losses import (AccuracyInputs, ContextDistillLoss, DRSAccuracyLoss,
+                                 DRSFlopsLoss, DRSLoss, RoIAlignModule, RoIFeatureDistillLoss,
+                                 SequenceDistillLoss)
 from mmdld.models.selectors import DynamicResolutionSelector
 from mmdld.models.utils import sequence_log_prob
 from mmdld.registry import MODELS
@@ -34,7 +35,7 @@ def _acc_inputs():
 def test_acc_loss_hand_computed_one_hot_and_per_image_mean():
     teacher, student, mask = _acc_inputs()
     h = torch.tensor([[1., 0.], [0., 1.]])  # image 0 takes scale 0, image 1 scale 1
-    loss = DRSAccuracyLoss()(h, student, teacher, mask, img_inds=torch.tensor([0, 1]))
+    loss = DRSAccuracyLoss()(h, AccuracyInputs(student, teacher, mask, torch.tensor([0, 1])))
     img0 = (kl([0.5, 0.5], [0.5, 0.5]) + kl([0.5, 0.5], [0.8, 0.2])) / 2
     img1 = kl([0.2, 0.8], [0.25, 0.75])
     assert loss.item() == pytest.approx((img0 + img1) / 2, rel=1e-5)
@@ -43,7 +44,7 @@ def test_acc_loss_hand_computed_one_hot_and_per_image_mean():
 def test_acc_loss_mixture_direction_and_single_image_reduction():
     teacher, student, mask = _acc_inputs()
     h = torch.tensor([[0.25, 0.75], [0.5, 0.5]])
-    loss = DRSAccuracyLoss()(h, student, teacher, mask)  # img_inds=None: one image
+    loss = DRSAccuracyLoss()(h, AccuracyInputs(student, teacher, mask))  # img_inds=None: one image
     p00 = [0.25 * 0.5 + 0.75 * 0.9, 0.25 * 0.5 + 0.75 * 0.1]
     p01 = [0.25 * 0.5 + 0.75 * 0.8, 0.25 * 0.5 + 0.75 * 0.2]
     p10 = [0.5 * 0.5 + 0.5 * 0.2, 0.5 * 0.5 + 0.5 * 0.8]
@@ -59,7 +60,8 @@ def test_acc_loss_gradient_reaches_only_h():
     teacher.requires_grad_()
     student.requires_grad_()
     h = torch.tensor([[1., 0.]], requires_grad=True)
-    loss = DRSAccuracyLoss(loss_weight=2.0)(h, student[:, :1, :1], teacher[:1, :1], mask[:1, :1])
+    loss = DRSAccuracyLoss(loss_weight=2.0)(
+        h, AccuracyInputs(student[:, :1, :1], teacher[:1, :1], mask[:1, :1]))
     loss.backward()
     assert teacher.grad is None and student.grad is None
     # d KL(P||Q)/d h_i = sum_c y_i,c (log P_c - log Q_c + 1), P = y_0 = [.5,.5], Q = [.5,.5]
@@ -72,14 +74,14 @@ def test_acc_loss_no_instances_and_no_valid_steps_give_zero_in_graph():
     logits = torch.zeros(3, 2, requires_grad=True)
     h_img = logits.softmax(-1)
     h = h_img[torch.zeros(0, dtype=torch.long)]
-    loss = DRSAccuracyLoss()(h, torch.zeros(2, 0, 4, 5), torch.zeros(0, 4, 5),
-                             torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))
+    loss = DRSAccuracyLoss()(h, AccuracyInputs(torch.zeros(2, 0, 4, 5), torch.zeros(0, 4, 5),
+                                               torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)))
     assert loss.item() == 0 and loss.requires_grad
     loss.backward()
     torch.testing.assert_close(logits.grad, torch.zeros(3, 2))
     teacher, student, _ = _acc_inputs()
-    loss = DRSAccuracyLoss()(torch.ones(2, 2, requires_grad=True) / 2, student, teacher,
-                             torch.zeros(2, 2))
+    loss = DRSAccuracyLoss()(torch.ones(2, 2, requires_grad=True) / 2,
+                             AccuracyInputs(student, teacher, torch.zeros(2, 2)))
     assert loss.item() == 0 and loss.requires_grad
 
 
@@ -87,13 +89,13 @@ def test_acc_loss_reports_bad_inputs():
     teacher, student, mask = _acc_inputs()
     h = torch.tensor([[1., 0.], [0., 1.]])
     with pytest.raises(ValueError, match=r'`student_log_probs` must have shape \(2, 2, \*, \*\)'):
-        DRSAccuracyLoss()(h, student[:1], teacher, mask)
+        DRSAccuracyLoss()(h, AccuracyInputs(student[:1], teacher, mask))
     with pytest.raises(ValueError, match=r'`valid_mask` must have shape \(2, 2\)'):
-        DRSAccuracyLoss()(h, student, teacher, mask[:, :1])
+        DRSAccuracyLoss()(h, AccuracyInputs(student, teacher, mask[:, :1]))
     bad = teacher.clone()
     bad[0, 0, 0] = float('nan')
     with pytest.raises(ValueError, match='`teacher_log_probs` contains 1 NaN'):
-        DRSAccuracyLoss()(h, student, bad, mask)
+        DRSAccuracyLoss()(h, AccuracyInputs(student, bad, mask))
 
 
 # ---------------------------------------------------------------- L_flops (eq. 3), L_DRS (eq. 4)
@@ -120,7 +122,8 @@ def test_drs_loss_combines_terms_and_gathers_image_h():
     h_img = torch.tensor([[0., 1.], [1., 0.], [1., 0.]], requires_grad=True)
     loss_cfg = dict(type='DRSLoss', scale_costs=[0.5, 0.2], gamma=0.3, loss_weight=2.0)
     losses = MODELS.build(loss_cfg)(h_img, student, teacher, mask, torch.tensor([2, 0]))
-    acc = DRSAccuracyLoss()(h_img[[2, 0]], student, teacher, mask, torch.tensor([2, 0]))
+    acc = DRSAccuracyLoss()(h_img[[2, 0]],
+                            AccuracyInputs(student, teacher, mask, torch.tensor([2, 0])))
     img_a = (kl([0.5, 0.5], [0.5, 0.5]) + kl([0.5, 0.5], [0.8, 0.2])) / 2  # inst 0: scale 0
     img_b = kl([0.2, 0.8], [0.25, 0.75])  # inst 1: image 0 -> scale 1
     assert acc.item() == pytest.approx((img_a + img_b) / 2, rel=1e-5)

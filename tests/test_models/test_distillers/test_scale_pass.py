@@ -4,20 +4,18 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn as nn
+from helpers import CONFIG_DIR
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdld.models.distillers.scale_pass import FoldedFeatureExtractor
 from mmdld.registry import MODELS
 
-CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
-TINY = osp.join(CONFIGS, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
-R50 = osp.join(CONFIGS, 'spotter', 'maskrcnn_r50_fpn_spotter_totaltext.py')
+TINY = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
+R50 = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r50_fpn_spotter_totaltext.py')
 
 
 def build_spotter(path: str = TINY) -> nn.Module:
-    init_default_scope('mmdld')
     cfg = Config.fromfile(path).model
     cfg.backbone.init_cfg = None  # no ImageNet download
     torch.manual_seed(0)

@@ -9,15 +9,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import CONFIG_DIR, REPO_ROOT
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 
 from mmdld.registry import MODELS
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-SMALL = osp.join(ROOT, 'configs', 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_small.py')
+SMALL = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_small.py')
 
 #: (background BGR, [(word, x, y, font scale)]) per image; big, well separated words.
 IMAGES = [
@@ -117,7 +116,6 @@ def test_small_spotter_overfits_and_reads_the_words(tmp_path):
     detections above 0.5 must be exactly the words, on their boxes, and ``demo/image_demo.py``
     must draw and print them from the saved checkpoint. (The words are read correctly from
     about iteration 45 on.)"""
-    init_default_scope('mmdld')
     torch.manual_seed(0)
     np.random.seed(0)
     root = str(tmp_path)
@@ -161,7 +159,7 @@ def test_small_spotter_overfits_and_reads_the_words(tmp_path):
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
     out_dir = osp.join(root, 'vis')
     proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'demo', 'image_demo.py'), osp.join(root, 'img_0.png'),
+        [sys.executable, osp.join(REPO_ROOT, 'demo', 'image_demo.py'), osp.join(root, 'img_0.png'),
          osp.join(root, 'overfit_config.py'), ckpt, '--out-dir', out_dir],
         capture_output=True, text=True, timeout=300, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]

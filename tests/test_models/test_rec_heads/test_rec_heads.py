@@ -6,6 +6,9 @@ import torch
 from mmdld.models.rec_heads import DEFAULT_DICT_FILE, BiLSTMAttnHead
 from mmdld.registry import MODELS
 
+# These tensors are tiny: intra-op threads only add contention on a shared CPU.
+pytestmark = pytest.mark.usefixtures('single_thread')
+
 SMALL = dict(
     in_channels=8,
     conv_channels=16,
@@ -13,15 +16,6 @@ SMALL = dict(
     embed_dims=16,
     attn_dims=16,
     decoder_hidden=16)
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """These tensors are tiny: intra-op threads only add contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def small_head(**kwargs) -> BiLSTMAttnHead:

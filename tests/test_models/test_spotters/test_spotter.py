@@ -1,21 +1,17 @@
 """Tests of MaskRCNNSpotter and of the spotter configs."""
+import functools
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
-from mmdet.structures import DetDataSample
-from mmdet.structures.mask import PolygonMasks
+from helpers import CONFIG_DIR, batch, packed_sample, rect
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 
 from mmdld.models.spotters import DistillableSpotter, GTRecognition, MaskRCNNSpotter
 from mmdld.registry import MODELS
 
-CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
-SMALL = osp.join(CONFIGS, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_small.py')
-TINY = osp.join(CONFIGS, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
+SMALL = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_small.py')
+TINY = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
 TEACHERS = {
     'totaltext': 896,
     'icdar2015': 1280,
@@ -24,17 +20,10 @@ TEACHERS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def mmdld_scope():
-    init_default_scope('mmdld')
-    torch.manual_seed(0)
-
-
 @pytest.fixture(scope='module')
 def small_model():
     """The small config's model, at half backbone width and with few detections per image
     (as the demo config runs it) to keep the tests quick on 2 CPU cores."""
-    init_default_scope('mmdld')
     torch.manual_seed(0)
     cfg = Config.fromfile(SMALL).model
     cfg.backbone.base_channels = 32
@@ -43,36 +32,7 @@ def small_model():
     return MODELS.build(cfg)
 
 
-def rect(x1, y1, x2, y2):
-    return np.array([x1, y1, x2, y1, x2, y2, x1, y2], np.float32)
-
-
-def packed(polys, texts, shape=(128, 160), scale=1.0, ignored=()):
-    """What PackSpottingInputs gives for an image of `shape` (after a resize by `scale`), with
-    don't-care polygons `ignored`."""
-    ori = (round(shape[0] / scale), round(shape[1] / scale))
-    ds = DetDataSample(metainfo=dict(img_shape=shape, ori_shape=ori, scale_factor=(scale, scale),
-                                     img_path='x.jpg', img_id=0))
-    gt = InstanceData()
-    boxes = [[p[0::2].min(), p[1::2].min(), p[0::2].max(), p[1::2].max()] for p in polys]
-    gt.bboxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-    gt.labels = torch.zeros(len(polys), dtype=torch.long)
-    gt.masks = PolygonMasks([[p] for p in polys], *shape)
-    gt.polygons = list(polys)
-    gt.texts = list(texts)
-    ds.gt_instances = gt
-    ign = InstanceData()
-    ign.bboxes = torch.tensor([[p[0::2].min(), p[1::2].min(), p[0::2].max(), p[1::2].max()]
-                               for p in ignored], dtype=torch.float32).reshape(-1, 4)
-    ign.labels = torch.zeros(len(ignored), dtype=torch.long)
-    ign.texts = ['###'] * len(ignored)
-    ds.ignored_instances = ign
-    return dict(inputs=torch.randint(0, 256, (3, *shape), dtype=torch.uint8), data_samples=ds)
-
-
-def batch(*items):
-    return dict(inputs=[i['inputs'] for i in items],
-                data_samples=[i['data_samples'] for i in items])
+packed = functools.partial(packed_sample, shape=(128, 160))
 
 
 # --------------------------------------------------------------------------- model
@@ -179,7 +139,7 @@ def test_spotter_needs_a_recognition_branch():
 # ------------------------------------------------------------------------- configs
 @pytest.mark.parametrize('name, short', sorted(TEACHERS.items()))
 def test_teacher_configs(name, short):
-    cfg = Config.fromfile(osp.join(CONFIGS, 'spotter', f'maskrcnn_r50_fpn_spotter_{name}.py'))
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'spotter', f'maskrcnn_r50_fpn_spotter_{name}.py'))
     assert cfg.default_scope == 'mmdld'
     model = cfg.model
     assert model.type == 'MaskRCNNSpotter' and model.roi_head.type == 'SpottingRoIHead'
@@ -213,7 +173,7 @@ def test_teacher_configs(name, short):
 
 
 def test_teacher_model_builds():
-    cfg = Config.fromfile(osp.join(CONFIGS, 'spotter', 'maskrcnn_r50_fpn_spotter_totaltext.py'))
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r50_fpn_spotter_totaltext.py'))
     model = MODELS.build(cfg.model)
     assert isinstance(model, MaskRCNNSpotter)
     n_params = sum(p.numel() for p in model.parameters())

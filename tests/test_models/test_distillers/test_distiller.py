@@ -1,16 +1,15 @@
 """Tests of DLDDistiller: teacher handling, gradient routing, batching, modes, inference."""
 import copy
+import functools
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmdet.structures import DetDataSample
+from helpers import CONFIG_DIR, batch, packed_sample, rect
 from mmdet.structures.mask import PolygonMasks
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 
 from mmdld.engine.hooks import GumbelTemperatureHook
 from mmdld.models.distillers import (DLDDistiller, group_by_index, instance_indices,
@@ -20,17 +19,10 @@ from mmdld.models.losses import DRSLoss
 from mmdld.models.utils import count_forward_flops, resize_batch
 from mmdld.registry import MODELS
 
-CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
-TINY = osp.join(CONFIGS, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
+TINY = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
 SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 COSTS = [0.83, 0.76, 0.69, 0.65, 0.61, 0.57]
 GFLOPS = [9.5, 8.8, 8.0, 7.5, 7.0, 6.6]
-
-
-@pytest.fixture(autouse=True)
-def mmdld_scope():
-    init_default_scope('mmdld')
-    torch.manual_seed(0)
 
 
 def spotter_cfg(**rcnn_test):
@@ -56,42 +48,15 @@ def distiller(**kwargs):
 
 @pytest.fixture(scope='module')
 def dld():
-    init_default_scope('mmdld')
     torch.manual_seed(0)
     return distiller()
 
 
-def rect(x1, y1, x2, y2):
-    return np.array([x1, y1, x2, y1, x2, y2, x1, y2], np.float32)
-
-
-def packed(polys, texts, shape=(96, 128), ori_shape=None, seed=0):
-    ori_shape = ori_shape or shape
-    sf = (shape[1] / ori_shape[1], shape[0] / ori_shape[0])
-    ds = DetDataSample(metainfo=dict(img_shape=shape, ori_shape=ori_shape, scale_factor=sf,
-                                     img_path=f'img{seed}.jpg', img_id=seed))
-    gt = InstanceData()
-    gt.bboxes = torch.tensor([[p[0::2].min(), p[1::2].min(), p[0::2].max(), p[1::2].max()]
-                              for p in polys], dtype=torch.float32).reshape(-1, 4)
-    gt.labels = torch.zeros(len(polys), dtype=torch.long)
-    gt.masks = PolygonMasks([[p] for p in polys], *shape)
-    gt.polygons = list(polys)
-    gt.texts = list(texts)
-    ds.gt_instances = gt
-    ds.ignored_instances = InstanceData(bboxes=torch.zeros(0, 4),
-                                        labels=torch.zeros(0, dtype=torch.long))
-    gen = torch.Generator().manual_seed(seed)
-    img = torch.randint(0, 256, (3, *shape), dtype=torch.uint8, generator=gen)
-    return dict(inputs=img, data_samples=ds)
-
-
-def batch_of(*items):
-    return dict(inputs=[i['inputs'] for i in items],
-                data_samples=[i['data_samples'] for i in items])
+packed = functools.partial(packed_sample, shape=(96, 128), seed=0)
 
 
 def three_images():
-    return batch_of(
+    return batch(
         packed([rect(10, 20, 110, 45), rect(20, 55, 120, 85)], ['HELLO', 'world'], seed=1),
         packed([rect(5, 5, 60, 30)], ['ab'], shape=(80, 96), seed=2),
         packed([rect(30, 10, 90, 40)], ['xyz'], seed=3))
@@ -453,7 +418,7 @@ def test_drs_only_mode_has_no_skd_and_no_beam_search(monkeypatch):
 def test_images_without_text_keep_every_branch_in_the_graph():
     model = distiller()
     model.train()
-    data = preprocess(model, batch_of(packed([], [], seed=4), packed([], [], seed=5)), True)
+    data = preprocess(model, batch(packed([], [], seed=4), packed([], [], seed=5)), True)
     losses = model(**data, mode='loss')
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total)
@@ -467,7 +432,7 @@ def test_costs_are_measured_once_before_the_first_step():
     model = distiller(scale_costs=None, scale_gflops=None, selector_gflops=None)
     assert not model.costs_ready and model.drs_loss is None
     model.eval()
-    data = preprocess(model, batch_of(packed([rect(10, 20, 110, 45)], ['HI'], seed=6)), False)
+    data = preprocess(model, batch(packed([rect(10, 20, 110, 45)], ['HI'], seed=6)), False)
     # The steps themselves do not measure: forward prepares the costs before calling them.
     with pytest.raises(RuntimeError, match='call `prepare_costs'):
         model.predict(data['inputs'], data['data_samples'])
@@ -493,7 +458,7 @@ def test_costs_are_measured_once_before_the_first_step():
     assert model.cost_table.selector_gflops > 0
     # Measured once: the values stay put.
     with torch.no_grad():
-        model(**preprocess(model, batch_of(packed([], [], seed=7)), False), mode='predict')
+        model(**preprocess(model, batch(packed([], [], seed=7)), False), mode='predict')
     assert model.scale_costs == costs
 
 
@@ -517,7 +482,7 @@ def test_predictions_map_back_to_the_original_image(dld):
     # The pipeline already resized this image by 0.5 (ori 192 x 256 -> 96 x 128).
     item = packed([rect(10, 20, 110, 45)], ['HELLO'], shape=(96, 128), ori_shape=(192, 256),
                   seed=8)
-    data = preprocess(dld, batch_of(item), False)
+    data = preprocess(dld, batch(item), False)
     inputs, sample = data['inputs'], data['data_samples'][0]
     with torch.no_grad():
         logits = dld.selector(inputs, [sample.img_shape])
@@ -641,7 +606,7 @@ def test_raising_gamma_lowers_the_average_chosen_scale():
 
 
 # ----------------------------------------------------------------------------- configs
-DLD_DIR = osp.join(CONFIGS, 'dld')
+DLD_DIR = osp.join(CONFIG_DIR, 'dld')
 
 
 def test_dld_configs_follow_the_paper():

@@ -1,11 +1,12 @@
 import importlib.util
-from pathlib import Path
+import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import TOOLS_DIR
 from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
@@ -20,7 +21,7 @@ from mmdld.models.utils import (count_forward_flops, measure_scale_flops, normal
                                 resize_batch)
 from mmdld.registry import DATASETS, MODELS
 
-TOOL = Path(__file__).parents[2] / 'tools' / 'analysis_tools' / 'measure_scale_costs.py'
+TOOL = osp.join(TOOLS_DIR, 'analysis_tools', 'measure_scale_costs.py')
 FLOPS_PER_PIXEL = 8 * 3 * 9 + 4 * 8 * 9  # conv 3->8 and conv 8->4, 3x3, "same" padding
 
 

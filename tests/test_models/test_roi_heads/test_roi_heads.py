@@ -5,10 +5,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmdet.structures import DetDataSample
+from helpers import det_sample as data_sample
+from helpers import rect
+from helpers import text_instances as gt_instances
 from mmdet.structures.mask import PolygonMasks
 from mmengine.config import ConfigDict
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmdld.models.roi_heads import SpottingRoIHead, box_polygon, mask_to_polygon
@@ -16,12 +17,6 @@ from mmdld.models.spotters import GTRecognition
 from mmdld.registry import MODELS
 
 C = 8  # feature channels
-
-
-@pytest.fixture(autouse=True)
-def mmdld_scope():
-    init_default_scope('mmdld')
-    torch.manual_seed(0)
 
 
 def head_cfg(**test_cfg):
@@ -68,35 +63,6 @@ def feats(batch=1, h=32, w=48, value=None):
     if value is not None:
         return (torch.full((batch, C, h, w), value), torch.full((batch, C, h // 2, w // 2), value))
     return (torch.randn(batch, C, h, w), torch.randn(batch, C, h // 2, w // 2))
-
-
-def rect(x1, y1, x2, y2):
-    return np.array([x1, y1, x2, y1, x2, y2, x1, y2], np.float32)
-
-
-def gt_instances(polys, texts, shape=(128, 192), masks='polygon'):
-    gt = InstanceData()
-    boxes = [[p[0::2].min(), p[1::2].min(), p[0::2].max(), p[1::2].max()] for p in polys]
-    gt.bboxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-    gt.labels = torch.zeros(len(polys), dtype=torch.long)
-    pm = PolygonMasks([[p] for p in polys], *shape)
-    if masks == 'polygon':
-        gt.masks = pm
-    elif masks == 'bitmap':
-        gt.masks = pm.to_bitmap()
-    gt.polygons = list(polys)
-    gt.texts = list(texts)
-    return gt
-
-
-def data_sample(gt, shape=(128, 192), scale=1.0):
-    ori = (round(shape[0] / scale), round(shape[1] / scale))
-    ds = DetDataSample(metainfo=dict(img_shape=shape, ori_shape=ori, scale_factor=(scale, scale),
-                                     pad_shape=shape, batch_input_shape=shape))
-    ds.gt_instances = gt
-    ds.ignored_instances = InstanceData(bboxes=torch.zeros(0, 4),
-                                        labels=torch.zeros(0, dtype=torch.long))
-    return ds
 
 
 def proposals(boxes):

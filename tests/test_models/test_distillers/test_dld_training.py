@@ -8,11 +8,11 @@ import sys
 
 import pytest
 import torch
+from helpers import CONFIG_DIR, TOOLS_DIR
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BIN = osp.dirname(sys.executable)
-TEACHER_CFG = osp.join(REPO, 'configs', 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
-DLD_CFG = osp.join(REPO, 'configs', 'dld', 'dld_r18_synthetic_tiny.py')
+TEACHER_CFG = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
+DLD_CFG = osp.join(CONFIG_DIR, 'dld', 'dld_r18_synthetic_tiny.py')
 
 
 def _run(cmd, cwd, expect_ok=True, timeout=900):
@@ -37,7 +37,7 @@ def workspace(tmp_path_factory):
 @pytest.fixture(scope='module')
 def teacher_ckpt(workspace):
     work_dir = workspace / 'teacher'
-    _run([sys.executable, osp.join(REPO, 'tools', 'train.py'), TEACHER_CFG, '--work-dir',
+    _run([sys.executable, osp.join(TOOLS_DIR, 'train.py'), TEACHER_CFG, '--work-dir',
           str(work_dir)], cwd=workspace)
     ckpt = work_dir / 'iter_2.pth'
     assert ckpt.is_file()
@@ -75,7 +75,7 @@ def test_mim_train_distils_then_mim_test_reports_accuracy_scale_and_gflops(
 
 @pytest.mark.slow
 def test_teacher_checkpoint_of_another_config_is_refused(workspace, teacher_ckpt):
-    out = _run([sys.executable, osp.join(REPO, 'tools', 'train.py'), DLD_CFG, '--work-dir',
+    out = _run([sys.executable, osp.join(TOOLS_DIR, 'train.py'), DLD_CFG, '--work-dir',
                 str(workspace / 'refused'), '--cfg-options', f'model.teacher_ckpt={teacher_ckpt}',
                 'model.teacher.neck.out_channels=32'], cwd=workspace, expect_ok=False)
     assert f'The teacher checkpoint {teacher_ckpt} does not fit the teacher config' in out
@@ -87,7 +87,7 @@ def test_teacher_checkpoint_of_another_config_is_refused(workspace, teacher_ckpt
 def test_dist_train_two_cpu_processes(workspace, teacher_ckpt):
     work_dir = workspace / 'dld_dist'
     out = _run(['env', f'PYTHON={sys.executable}', 'PORT=29623', 'bash',
-                osp.join(REPO, 'tools', 'dist_train.sh'), DLD_CFG, '2', '--work-dir',
+                osp.join(TOOLS_DIR, 'dist_train.sh'), DLD_CFG, '2', '--work-dir',
                 str(work_dir), '--cfg-options', f'model.teacher_ckpt={teacher_ckpt}',
                 'train_cfg.val_interval=100'], cwd=workspace)
     log = next(work_dir.glob('*/*.log')).read_text()

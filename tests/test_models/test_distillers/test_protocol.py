@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from mmdet.structures import DetDataSample
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmdld.models.distillers import DLDDistiller
@@ -177,7 +176,6 @@ class TinyProtocolSpotter(BaseModel, DistillableSpotter):
 @pytest.fixture
 def tiny_spotter_type():
     """Registers the spotter for the duration of one test only."""
-    init_default_scope('mmdld')
     MODELS.register_module(name='TinyProtocolSpotter', module=TinyProtocolSpotter)
     yield 'TinyProtocolSpotter'
     MODELS._module_dict.pop('TinyProtocolSpotter')
