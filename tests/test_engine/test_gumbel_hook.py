@@ -97,6 +97,26 @@ def test_iteration_based_schedule(tmp_path):
     assert recorder.iters == pytest.approx([5.0, 5.0, 2.5, 2.5, 1.25])
 
 
+def test_by_epoch_under_an_iteration_loop_is_refused(tmp_path):
+    """``runner.epoch`` stays 0 under ``IterBasedTrainLoop``: tau would never decay."""
+    hook_cfg = dict(type='GumbelTemperatureHook', by_epoch=True)
+    runner, recorder = _runner(tmp_path, 'refused', dict(by_epoch=False, max_iters=4), hook_cfg)
+    with pytest.raises(ValueError) as err:
+        runner.train()
+    msg = str(err.value)
+    assert 'IterBasedTrainLoop' in msg and 'tau_init=5' in msg
+    assert '`by_epoch=False`' in msg and "train_cfg=dict(type='EpochBasedTrainLoop'" in msg
+    assert recorder.iters == []  # refused before the first iteration
+    # The same hook under an epoch loop, and validation or testing without a built training
+    # loop, pass the check.
+    hook = GumbelTemperatureHook(by_epoch=True)
+    epoch_runner, _ = _runner(tmp_path, 'epochs', dict(by_epoch=True, max_epochs=1), hook_cfg)
+    epoch_runner.train()
+    hook.before_run(SimpleNamespace(_train_loop=dict(type='IterBasedTrainLoop')))
+    hook.before_run(SimpleNamespace(_train_loop=None))
+    GumbelTemperatureHook(by_epoch=False).before_run(runner)
+
+
 def _fake_runner(model, epoch=2):
     return SimpleNamespace(
         model=model, epoch=epoch, iter=0, logger=MMLogger.get_instance('test_gumbel_hook'),

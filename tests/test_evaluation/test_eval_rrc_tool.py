@@ -96,3 +96,83 @@ def test_tool_reports_bad_input(tmp_path):
         tool.main([str(tmp_path / 'missing'), str(tmp_path / 'submission.zip')])
     with pytest.raises(SystemExit):
         tool.main([str(tmp_path / 'gt'), str(tmp_path / 'submission.zip'), '--lexicon', 'full'])
+
+
+def table_row(printed, first_cell, num_cells):
+    """Cells of the printed table row that starts with ``first_cell`` and has ``num_cells``."""
+    for line in printed.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip('|').split('|')]
+        if cells[0] == first_cell and len(cells) == num_cells:
+            return cells
+    raise AssertionError(f'no row {first_cell!r} with {num_cells} cells in\n{printed}')
+
+
+def test_tool_prints_and_writes_the_counts(tmp_path, capsys):
+    write_rrc(tmp_path)
+    out = tmp_path / 'results.json'
+    metrics = load_tool().main([str(tmp_path / 'gt'), str(tmp_path / 'submission.zip'),
+                                '--out', str(out)])
+    # By hand (see above): 5 care GT, 1 don't-care GT, 6 predictions of which 'junk' lies on
+    # the don't-care GT, 4 matched; 3 with the right text end to end. Word spotting also
+    # exempts '2015' (don't-care GT, its prediction dropped).
+    printed = capsys.readouterr().out
+    header = table_row(printed, 'Task', 10)
+    assert header[5:] == ['Matched', 'GT', 'Det', "GT don't care", "Det don't care"]
+    assert table_row(printed, 'Det', 10) == ['Det', '-', '80.00', '80.00', '80.00',
+                                             '4', '5', '5', '1', '1']
+    assert table_row(printed, 'End-to-End', 10)[5:] == ['3', '5', '5', '1', '1']
+    assert table_row(printed, 'Word Spotting', 10)[5:] == ['2', '4', '4', '2', '2']
+    report = json.loads(out.read_text())
+    assert report['metrics'] == metrics and report['det_only'] is False
+    assert report['metrics']['det/num_det_dont_care'] == 1
+
+
+def write_detection_case(tmp_path):
+    gt = tmp_path / 'gt'
+    gt.mkdir()
+    # Total-Text names; the second GT is don't-care (',####' then '###').
+    (gt / 'poly_gt_img1.txt').write_text('0,0,10,0,10,10,0,10,####Hello\n'
+                                         '20,0,30,0,30,10,20,10,#######\n')
+    res = tmp_path / 'res'
+    res.mkdir()
+    (res / 'res_img1.txt').write_text('0,0,10,0,10,10,0,10,0.9\n'
+                                      '21,0,30,0,30,10,21,10,0.8\n'
+                                      '60,0,70,0,70,10,60,10,0.1\n')
+    return gt, res
+
+
+def test_tool_detection_only(tmp_path, capsys):
+    gt, res = write_detection_case(tmp_path)
+    out = tmp_path / 'det.json'
+    metrics = load_tool().main([str(gt), str(res), '--det-only', '--out', str(out)])
+    # 1 care GT matched; of 3 detections one is dropped on the don't-care GT, one is false.
+    assert metrics['det/precision'] == 0.5 and metrics['det/recall'] == 1.0
+    assert not any(key.startswith(('e2e/', 'ws/')) for key in metrics)
+    printed = capsys.readouterr().out
+    assert table_row(printed, 'Det', 10) == ['Det', '-', '50.00', '100.00', '66.67',
+                                             '1', '1', '2', '1', '1']
+    assert 'E2E' not in printed
+    report = json.loads(out.read_text())
+    assert report['Det (%)'] == 66.67 and report['det_only'] is True
+    assert 'End-to-End (%)' not in report
+
+
+def test_tool_refuses_text_less_lines_without_det_only(tmp_path):
+    gt, res = write_detection_case(tmp_path)
+    (res / 'res_img1.txt').write_text('0,0,10,0,10,10,0,10\n')
+    tool = load_tool()
+    with pytest.raises(SystemExit, match=r'eval_rrc.py: .*res_img1.txt:1: 8 numbers and no '
+                       'transcription.*--det-only'):
+        tool.main([str(gt), str(res)])
+    assert tool.main([str(gt), str(res), '--det-only'])['det/hmean'] == 1.0
+    with pytest.raises(SystemExit, match='a detection-only submission has none'):
+        tool.main([str(gt), str(res), '--det-only', '--lexicon', f'full={tmp_path}/full.txt'])
+
+
+def test_tool_warns_about_an_empty_submission(tmp_path, capsys):
+    gt, res = write_detection_case(tmp_path)
+    (res / 'res_img1.txt').write_text('')
+    metrics = load_tool().main([str(gt), str(res), '--det-only'])
+    assert metrics['det/recall'] == 0.0 and metrics['det/num_gt'] == 1
+    err = capsys.readouterr().err
+    assert f'eval_rrc.py: warning: {res}: an empty submission, no detection in its 1' in err

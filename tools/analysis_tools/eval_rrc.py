@@ -6,14 +6,21 @@ Example::
         --lexicon strong='data/icdar2015/lexicons/strong/{img_stem}.txt' \\
         --lexicon weak=data/icdar2015/lexicons/weak.txt --out results.json
 
-GT: a folder or zip of ``gt_<image stem>.txt`` files (ICDAR quads ``x1,y1,...,x4,y4,text`` or
-Total-Text polygons ``x1,y1,...,xn,yn,####text``; ``###`` marks don't-care). Submission: the same
-with ``res_`` files, e.g. as dumped by ``E2ESpottingMetric(outfile_dir=...)`` during ``mim test``.
-Prints the same tables as the online metric and gives the same numbers on the same predictions.
+    # detection results without transcriptions, as the RRC detection script reads them
+    python tools/analysis_tools/eval_rrc.py gt.zip det_results.zip --det-only
+
+GT: a folder or zip of ``gt_<image stem>.txt`` (or Total-Text's ``poly_gt_<image stem>.txt``)
+files (ICDAR quads ``x1,y1,...,x4,y4,text`` or Total-Text polygons ``x1,y1,...,xn,yn,####text``;
+``###`` marks don't-care). Submission: the same with ``res_`` files, e.g. as dumped by
+``E2ESpottingMetric(outfile_dir=...)`` during ``mim test``, or with ``--det-only`` detections
+``x1,y1,...,xn,yn[,confidence]``. Prints the same tables as the online metric, with the counts
+(matched, care GT and detections, don't-care GT, detections dropped on them), and gives the same
+numbers on the same predictions.
 """
 import argparse
 import json
 import sys
+import warnings
 from typing import Dict, List, Optional
 
 from mmdld.evaluation.functional import evaluate_rrc, format_tables, paper_results
@@ -54,7 +61,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'may look like comma-separated numbers)')
     coords.add_argument('--ltrb', action='store_true',
                         help='lines are xmin,ymin,xmax,ymax,text boxes (ICDAR 2013)')
-    parser.add_argument('--out', help='write the metrics (paper names and raw keys) as JSON')
+    parser.add_argument(
+        '--det-only', action='store_true',
+        help='the submission holds detections without transcriptions: every field is a '
+        'coordinate, an odd last one (or one past --num-coords) a confidence in [0, 1] that '
+        'orders the matching; only detection is reported')
+    parser.add_argument('--out', help='write the metrics (paper names, raw keys and counts) as '
+                        'JSON')
     return parser.parse_args(argv)
 
 
@@ -64,25 +77,34 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     if len(lexicons) != len(args.lexicon):
         sys.exit('eval_rrc.py: a lexicon name is given twice')
     try:
-        metrics = evaluate_rrc(
-            args.gt,
-            args.submission,
-            lexicons=lexicons,
-            lexicon_format=args.lexicon_format,
-            iou_thr=args.iou_thr,
-            dont_care_area_thr=args.dont_care_area_thr,
-            word_spotting=not args.no_word_spotting,
-            max_lexicon_dist=args.max_lexicon_dist,
-            lexicon_min_length=args.lexicon_min_length,
-            num_coords=args.num_coords,
-            ltrb=args.ltrb)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            metrics = evaluate_rrc(
+                args.gt,
+                args.submission,
+                lexicons=lexicons,
+                lexicon_format=args.lexicon_format,
+                iou_thr=args.iou_thr,
+                dont_care_area_thr=args.dont_care_area_thr,
+                word_spotting=not args.no_word_spotting,
+                max_lexicon_dist=args.max_lexicon_dist,
+                lexicon_min_length=args.lexicon_min_length,
+                num_coords=args.num_coords,
+                ltrb=args.ltrb,
+                det_only=args.det_only)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'eval_rrc.py: {err}')
+    for warning in caught:
+        if issubclass(warning.category, UserWarning):
+            print(f'eval_rrc.py: warning: {warning.message}', file=sys.stderr)
+        else:  # a library's warning: shown as Python would have shown it
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
     print(format_tables(metrics))
     if args.out:
         with open(args.out, 'w', encoding='utf-8') as f:
-            json.dump(dict(paper_results(metrics), metrics=metrics, iou_thr=args.iou_thr), f,
-                      indent=2)
+            json.dump(dict(paper_results(metrics), metrics=metrics, iou_thr=args.iou_thr,
+                           det_only=args.det_only), f, indent=2)
         print(f'results written to {args.out}')
     return metrics
 

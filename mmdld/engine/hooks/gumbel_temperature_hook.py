@@ -4,6 +4,7 @@ from typing import Optional
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import IterBasedTrainLoop
 
 from mmdld.registry import HOOKS
 
@@ -20,6 +21,10 @@ class GumbelTemperatureHook(Hook):
     temperature is written to the selector's ``temperature`` attribute, announced in the log
     when it changes, and recorded every iteration as the ``train/gumbel_tau`` scalar, which the
     logger prints with the losses.
+
+    ``by_epoch=True`` needs an epoch-based training loop: under ``IterBasedTrainLoop``
+    ``runner.epoch`` stays 0 and tau would stay ``tau_init`` for the whole run, so
+    :meth:`before_run` refuses that combination.
 
     Ours because MMEngine's parameter schedulers schedule optimizer settings, not module attributes.
 
@@ -58,6 +63,22 @@ class GumbelTemperatureHook(Hook):
     def temperature_at(self, step: int) -> float:
         """Returns ``tau_init * sigma ** step``."""
         return self.tau_init * self.sigma**step
+
+    def before_run(self, runner) -> None:
+        """Refuses ``by_epoch=True`` under an iteration-based training loop.
+
+        Runs before training, validation and testing; only a training loop that the runner
+        has built (``runner.train()`` builds it before this hook) is checked.
+        """
+        loop = getattr(runner, '_train_loop', None)
+        if self.by_epoch and isinstance(loop, IterBasedTrainLoop):
+            raise ValueError(
+                'GumbelTemperatureHook: `by_epoch=True` decays tau once per epoch, but the '
+                f'training loop is {type(loop).__name__}, whose epoch stays 0, so tau would '
+                f'stay tau_init={self.tau_init:g} for the whole run. Set `by_epoch=False` (and '
+                "`interval`, iterations per decay step) in the hook's config, or train by "
+                "epochs: `train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=...)` (or "
+                "`train_cfg=dict(by_epoch=True, max_epochs=...)`)")
 
     def before_train_epoch(self, runner) -> None:
         """Sets the epoch's temperature (epoch-based schedule)."""

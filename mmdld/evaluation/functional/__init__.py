@@ -4,20 +4,22 @@ Used by :class:`mmdld.evaluation.E2ESpottingMetric` online and by the offline RR
 tool (``docs/evaluation.md``), so that both count the same way.
 """
 from .lexicon import Lexicon, load_image_lexicons
-from .matching import NO_LEXICON, evaluate_image, greedy_match
-from .polygons import coverage_matrix, iou_matrix, to_geometries, to_geometry
+from .matching import COUNT_FIELDS, NO_LEXICON, evaluate_image, greedy_match
+from .polygons import (coverage_matrix, iou_matrix, outline_area, outline_areas, to_geometries,
+                       to_geometry)
 from .rrc_eval import evaluate_rrc
-from .rrc_io import (format_rrc_line, load_rrc_collection, parse_rrc_file,
-                     parse_rrc_line, write_rrc_collection)
+from .rrc_io import (GT_PREFIXES, format_rrc_line, load_rrc_collection, parse_rrc_detection_line,
+                     parse_rrc_file, parse_rrc_line, write_rrc_collection)
 from .summary import (LEXICON_LABELS, accumulate, format_tables, paper_results,
                       precision_recall_hmean, summarize)
 from .text_rules import (DONT_CARE_TEXT, SPECIAL_CHARACTERS, is_word_spotting_care,
                          normalize_word_spotting, texts_match)
 
 __all__ = [
-    'Lexicon', 'load_image_lexicons', 'NO_LEXICON', 'evaluate_image', 'greedy_match',
-    'coverage_matrix', 'iou_matrix', 'to_geometries', 'to_geometry', 'evaluate_rrc',
-    'format_rrc_line', 'load_rrc_collection', 'parse_rrc_file', 'parse_rrc_line',
+    'Lexicon', 'load_image_lexicons', 'COUNT_FIELDS', 'NO_LEXICON', 'evaluate_image',
+    'greedy_match', 'coverage_matrix', 'iou_matrix', 'outline_area', 'outline_areas',
+    'to_geometries', 'to_geometry', 'evaluate_rrc', 'GT_PREFIXES', 'format_rrc_line',
+    'load_rrc_collection', 'parse_rrc_detection_line', 'parse_rrc_file', 'parse_rrc_line',
     'write_rrc_collection', 'LEXICON_LABELS', 'accumulate', 'format_tables', 'paper_results',
     'precision_recall_hmean', 'summarize', 'DONT_CARE_TEXT', 'SPECIAL_CHARACTERS',
     'is_word_spotting_care', 'normalize_word_spotting', 'texts_match'

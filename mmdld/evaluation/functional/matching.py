@@ -13,22 +13,28 @@ The RRC script's matching:
 3. A matched pair counts as correct when the texts agree (end-to-end rule, or exact
    case-insensitive equality with the normalised GT for word spotting).
 
-Counts per image are ``[hits, care GT, care predictions]``; precision and recall are computed
-from their sums over the dataset (see :mod:`.summary`), so the result does not depend on the
-order of the images.
+Counts per image are ``[hits, care GT, care predictions, don't-care GT, dropped predictions]``
+(:data:`COUNT_FIELDS`); precision and recall are computed from their sums over the dataset (see
+:mod:`.summary`), so the result does not depend on the order of the images. Care and dropped
+predictions add up to all predictions.
+
+Areas follow the RRC scripts, see :mod:`.polygons`: a self-intersecting polygon's own area is its
+outline's shoelace area, only the intersections use the repaired geometry.
 """
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from .lexicon import Lexicon
-from .polygons import coverage_matrix, iou_matrix, to_geometries
+from .polygons import coverage_matrix, iou_matrix, outline_areas, to_geometries
 from .text_rules import (DONT_CARE_TEXT, MIN_WORD_SPOTTING_LENGTH,
                          is_word_spotting_care, normalize_word_spotting,
                          texts_match)
 
 #: Name of the lexicon-free setting.
 NO_LEXICON = 'none'
+#: Names of the per-image counts of :func:`evaluate_image`, in order.
+COUNT_FIELDS = ('num_matched', 'num_gt', 'num_det', 'num_gt_dont_care', 'num_det_dont_care')
 
 
 def greedy_match(iou: np.ndarray, gt_care: np.ndarray, pred_care: np.ndarray,
@@ -96,8 +102,10 @@ def evaluate_image(gt_polygons: Sequence[Any],
         name (str): Image name for error messages.
 
     Returns:
-        dict[str, list[int]]: ``[hits, care GT, care predictions]`` under ``'det'``,
-        ``'e2e/<lexicon>'`` and (with ``word_spotting``) ``'ws/<lexicon>'``.
+        dict[str, list[int]]: ``[hits, care GT, care predictions, don't-care GT, dropped
+        predictions]`` (:data:`COUNT_FIELDS`) under ``'det'``, ``'e2e/<lexicon>'`` and (with
+        ``word_spotting``) ``'ws/<lexicon>'``; for ``'det'`` the hits are the matched pairs,
+        for the others the matched pairs whose texts agree.
 
     Raises:
         ValueError: If the lengths of the inputs disagree, a lexicon is named ``'none'``, or a
@@ -114,8 +122,10 @@ def evaluate_image(gt_polygons: Sequence[Any],
                          f'{len(pred_texts)} texts')
     gt_geoms = to_geometries(gt_polygons, f'{name}: GT')
     pred_geoms = to_geometries(pred_polygons, f'{name}: prediction')
-    iou = iou_matrix(gt_geoms, pred_geoms)
-    coverage = coverage_matrix(pred_geoms, gt_geoms)
+    gt_areas = outline_areas(gt_polygons, f'{name}: GT')
+    pred_areas = outline_areas(pred_polygons, f'{name}: prediction')
+    iou = iou_matrix(gt_geoms, pred_geoms, gt_areas, pred_areas)
+    coverage = coverage_matrix(pred_geoms, gt_geoms, pred_areas)
     gt_texts = [str(text) for text in gt_texts]
     pred_texts = [str(text) for text in pred_texts]
 
@@ -129,11 +139,11 @@ def evaluate_image(gt_polygons: Sequence[Any],
                       for flag, text in zip(gt_ignored, gt_texts)], dtype=bool)
     pred_dc = _dropped_predictions(coverage, gt_dc, dont_care_area_thr)
     pairs = greedy_match(iou, ~gt_dc, ~pred_dc, iou_thr)
-    num_gt, num_pred = int((~gt_dc).sum()), int((~pred_dc).sum())
-    counts['det'] = [len(pairs), num_gt, num_pred]
+    sizes = _care_sizes(gt_dc, pred_dc)
+    counts['det'] = [len(pairs), *sizes]
     for setting, texts in settings.items():
         hits = sum(texts_match(gt_texts[g], texts[p]) for g, p in pairs)
-        counts[f'e2e/{setting}'] = [hits, num_gt, num_pred]
+        counts[f'e2e/{setting}'] = [hits, *sizes]
 
     if word_spotting:
         ws_dc = gt_dc | np.array([not is_word_spotting_care(text) for text in gt_texts],
@@ -141,8 +151,14 @@ def evaluate_image(gt_polygons: Sequence[Any],
         ws_gt = [normalize_word_spotting(text).upper() for text in gt_texts]
         ws_pred_dc = _dropped_predictions(coverage, ws_dc, dont_care_area_thr)
         ws_pairs = greedy_match(iou, ~ws_dc, ~ws_pred_dc, iou_thr)
-        num_gt, num_pred = int((~ws_dc).sum()), int((~ws_pred_dc).sum())
+        sizes = _care_sizes(ws_dc, ws_pred_dc)
         for setting, texts in settings.items():
             hits = sum(ws_gt[g] == texts[p].upper() for g, p in ws_pairs)
-            counts[f'ws/{setting}'] = [hits, num_gt, num_pred]
+            counts[f'ws/{setting}'] = [hits, *sizes]
     return counts
+
+
+def _care_sizes(gt_dont_care: np.ndarray, pred_dropped: np.ndarray) -> List[int]:
+    """``[care GT, care predictions, don't-care GT, dropped predictions]``."""
+    return [int((~gt_dont_care).sum()), int((~pred_dropped).sum()),
+            int(gt_dont_care.sum()), int(pred_dropped.sum())]

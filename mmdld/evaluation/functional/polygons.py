@@ -2,14 +2,23 @@
 
 Shapely, not the RRC scripts' ``Polygon3`` (it aborts Python 3.11 at exit): same areas, vectorised.
 
-Invalid polygons: a polygon whose outline intersects itself (e.g. a "bow-tie" from a badly
-ordered quad) is repaired with :func:`shapely.make_valid`, which keeps every lobe, so its area is
-the area of the region the outline encloses (the two triangles of a bow-tie). Only the polygonal
-parts of the repair are kept; an outline that encloses nothing (all points on a line) becomes an
-empty geometry with area 0, which never matches anything (IoU 0), and, as in the RRC script, a
-zero-area prediction is never dropped as don't-care, so it counts as a false positive.
+Areas follow the RRC scripts, which matters only for polygons whose outline crosses itself (a
+"bow-tie" from a badly ordered quad):
+
+* a polygon's own area (in the IoU union and as the denominator of the don't-care coverage) is
+  the area of its raw outline by the shoelace formula, as ``Polygon3``'s ``area()`` computes it:
+  the lobes of a bow-tie wind in opposite directions and their areas subtract;
+* the intersection of two polygons is the area shared by the regions their outlines enclose
+  (:func:`to_geometry` repairs an outline with :func:`shapely.make_valid`, which keeps every
+  lobe, as the scripts' clipping does).
+
+For a simple outline both are the usual areas. For a bow-tie the IoU can exceed 1, and the union
+can be zero or negative: the IoU is then 0 (the scripts get 0 or a negative value, which never
+matches either). A polygon whose outline has no area has a coverage of 0, so, as in the RRC
+script, a prediction of that kind is never dropped as don't-care and counts as a false positive;
+an outline that encloses nothing (all points on a line) never matches anything.
 """
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import shapely
@@ -54,8 +63,42 @@ def as_flat_coords(polygon: Any, where: str) -> np.ndarray:
     return coords
 
 
+def outline_area(polygon: Any, where: str) -> float:
+    """Area of a polygon's raw outline by the shoelace formula, as the RRC scripts compute it.
+
+    Args:
+        polygon (Any): Polygon coordinates, see :func:`as_flat_coords`.
+        where (str): Description of the polygon's origin for error messages.
+
+    Returns:
+        float: Absolute value of the signed area of the closed outline; for a self-intersecting
+        outline, lobes of opposite orientation subtract (a symmetric bow-tie has area 0).
+    """
+    points = as_flat_coords(polygon, where).reshape(-1, 2)
+    # Relative to the first point: the same area with less cancellation for large coordinates.
+    x, y = (points - points[0]).T
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+
+
+def outline_areas(polygons: Sequence[Any], where: str) -> np.ndarray:
+    """Raw outline areas of several polygons, see :func:`outline_area`.
+
+    Args:
+        polygons (Sequence[Any]): Polygons.
+        where (str): Prefix for error messages; the polygon's index is appended.
+
+    Returns:
+        np.ndarray: ``(N,)`` float64 areas.
+    """
+    return np.array([outline_area(polygon, f'{where} {i}') for i, polygon in enumerate(polygons)],
+                    dtype=np.float64)
+
+
 def to_geometry(polygon: Any, where: str) -> BaseGeometry:
-    """Build a valid shapely geometry from one polygon.
+    """Build a valid shapely geometry from one polygon, for intersections.
+
+    A self-intersecting outline is repaired with :func:`shapely.make_valid`, which keeps every
+    lobe; the geometry's area then differs from the outline's (see :func:`outline_area`).
 
     Args:
         polygon (Any): Polygon coordinates, see :func:`as_flat_coords`.
@@ -117,34 +160,56 @@ def intersection_areas(first: np.ndarray, second: np.ndarray) -> np.ndarray:
             shapely.intersection(first[:, None], second[None, :], grid_size=_SNAP_GRID))
 
 
-def iou_matrix(gts: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    """Pairwise intersection over union.
+def _own_areas(geometries: np.ndarray, areas: Optional[np.ndarray]) -> np.ndarray:
+    if areas is None:
+        return shapely.area(geometries) if len(geometries) else np.zeros(0)
+    areas = np.asarray(areas, dtype=np.float64).reshape(-1)
+    if len(areas) != len(geometries):
+        raise ValueError(f'{len(areas)} areas for {len(geometries)} geometries')
+    return areas
+
+
+def iou_matrix(gts: np.ndarray,
+               preds: np.ndarray,
+               gt_areas: Optional[np.ndarray] = None,
+               pred_areas: Optional[np.ndarray] = None) -> np.ndarray:
+    """Pairwise intersection over union, the union from each polygon's own area.
 
     Args:
         gts (np.ndarray): ``(G,)`` GT geometries.
         preds (np.ndarray): ``(P,)`` predicted geometries.
+        gt_areas (np.ndarray, optional): ``(G,)`` own areas of the GT; the RRC protocol uses the
+            outline areas (:func:`outline_areas`). Defaults to the geometries' areas, which are
+            the same for simple outlines.
+        pred_areas (np.ndarray, optional): ``(P,)`` own areas of the predictions, likewise.
 
     Returns:
-        np.ndarray: ``(G, P)`` IoU; 0 where the union has no area.
+        np.ndarray: ``(G, P)`` IoU; 0 where the union is not positive.
     """
     inter = intersection_areas(gts, preds)
-    union = shapely.area(gts)[:, None] + shapely.area(preds)[None, :] - inter
+    union = _own_areas(gts, gt_areas)[:, None] + _own_areas(preds, pred_areas)[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def coverage_matrix(preds: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """Fraction of each prediction's own area that lies inside each region.
+def coverage_matrix(preds: np.ndarray,
+                    regions: np.ndarray,
+                    pred_areas: Optional[np.ndarray] = None) -> np.ndarray:
+    """Intersection of each prediction with each region over the prediction's own area.
 
     This is the RRC "area precision" used to drop predictions that fall on don't-care GT.
 
     Args:
         preds (np.ndarray): ``(P,)`` predicted geometries.
         regions (np.ndarray): ``(R,)`` region geometries (don't-care GT).
+        pred_areas (np.ndarray, optional): ``(P,)`` own areas of the predictions; the RRC
+            protocol uses the outline areas (:func:`outline_areas`). Defaults to the
+            geometries' areas, which are the same for simple outlines.
 
     Returns:
-        np.ndarray: ``(P, R)`` intersection area over prediction area; 0 for a prediction
-        without area.
+        np.ndarray: ``(P, R)`` intersection area over prediction area (above 1 for a
+        self-intersecting prediction whose lobes cancel in its outline area); 0 for a
+        prediction without area.
     """
     inter = intersection_areas(preds, regions)
-    area = np.broadcast_to(shapely.area(preds)[:, None], inter.shape)
+    area = np.broadcast_to(_own_areas(preds, pred_areas)[:, None], inter.shape)
     return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)

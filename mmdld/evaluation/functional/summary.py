@@ -3,7 +3,9 @@
 Counts are summed over all images before dividing (as the RRC script does), so the numbers do not
 depend on the order of the images. Metric keys (fractions in [0, 1]) are
 ``det/{precision,recall,hmean}``, ``e2e/<lexicon>/...`` and ``ws/<lexicon>/...``, plus, when
-known, ``rec/accuracy``, ``cost/avg_scale``, ``cost/gflops`` and ``cost/fps``. The report
+known, ``rec/accuracy``, ``cost/avg_scale``, ``cost/gflops`` and ``cost/fps``. Next to each
+task's fractions come its counts (integers): ``<task>/num_matched``, ``num_gt``, ``num_det``,
+``num_gt_dont_care`` and ``num_det_dont_care`` (see :data:`~.matching.COUNT_FIELDS`). The report
 (:func:`paper_results`, :func:`format_tables`) uses the paper's names and percentages.
 """
 from collections import OrderedDict
@@ -11,15 +13,23 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from terminaltables import AsciiTable
 
+from .matching import COUNT_FIELDS
+
 #: Paper column labels of the lexicon settings (Table 1), in the paper's column order.
 LEXICON_LABELS = OrderedDict([('strong', 'S'), ('weak', 'W'), ('generic', 'G'),
                               ('none', 'None'), ('full', 'Full')])
 #: Paper names of the tasks.
 TASK_LABELS = OrderedDict([('e2e', 'End-to-End'), ('ws', 'Word Spotting'), ('det', 'Det')])
+#: Column labels of the counts in :func:`format_tables`: hits (matches that count: for End-to-End
+#: and Word Spotting with the text right), care GT, care detections, don't-care GT, detections
+#: dropped on don't-care GT.
+COUNT_LABELS = OrderedDict([('num_matched', 'Matched'), ('num_gt', 'GT'), ('num_det', 'Det'),
+                            ('num_gt_dont_care', "GT don't care"),
+                            ('num_det_dont_care', "Det don't care")])
 
 
 def accumulate(per_image: Iterable[Mapping[str, Sequence[int]]]) -> Dict[str, List[int]]:
-    """Sum per-image ``[hits, care GT, care predictions]`` counts key by key.
+    """Sum per-image counts (:data:`~.matching.COUNT_FIELDS`) key by key.
 
     Args:
         per_image (Iterable[Mapping[str, Sequence[int]]]): Counts of each image, as returned by
@@ -56,14 +66,17 @@ def precision_recall_hmean(hits: int, num_gt: int, num_pred: int) -> Tuple[float
 
 
 def summarize(totals: Mapping[str, Sequence[int]]) -> Dict[str, float]:
-    """Turn summed counts into ``<key>/precision``, ``<key>/recall`` and ``<key>/hmean``.
+    """Turn summed counts into ``<key>/{precision,recall,hmean}`` and the counts themselves.
 
     Args:
-        totals (Mapping[str, Sequence[int]]): Output of :func:`accumulate`.
+        totals (Mapping[str, Sequence[int]]): Output of :func:`accumulate`: ``[hits, care GT,
+            care predictions]`` optionally followed by the don't-care counts.
 
     Returns:
         dict[str, float]: Metrics, keys sorted as in the paper (det, e2e, ws; S, W, G, None,
-        Full, then other lexicons).
+        Full, then other lexicons); each key's fractions are followed by its counts
+        (``<key>/num_matched``, ``num_gt``, ``num_det`` and, when given, ``num_gt_dont_care``,
+        ``num_det_dont_care``) as integers.
     """
     metrics: Dict[str, float] = {}
     for key in sorted(totals, key=_sort_key):
@@ -71,6 +84,8 @@ def summarize(totals: Mapping[str, Sequence[int]]) -> Dict[str, float]:
         metrics[f'{key}/precision'] = precision
         metrics[f'{key}/recall'] = recall
         metrics[f'{key}/hmean'] = hmean
+        for field, value in zip(COUNT_FIELDS, totals[key]):
+            metrics[f'{key}/{field}'] = int(value)
     return metrics
 
 
@@ -145,7 +160,11 @@ def format_tables(metrics: Mapping[str, float]) -> str:
             row.append(f'{value:.2f}' if label != 'Scale' else f'{value:.3f}')
     summary = AsciiTable([header, row], title='Results (E2E, WS, Det, Rec in %)').table
 
-    lines = [['Task', 'Lexicon', 'Precision', 'Recall', 'Hmean']]
+    # Count columns only where the metrics carry counts (metrics given by hand may not).
+    fields = [field for field in COUNT_FIELDS
+              if any(key.endswith(f'/{field}') for key in metrics)]
+    lines = [['Task', 'Lexicon', 'Precision', 'Recall', 'Hmean',
+              *(COUNT_LABELS[field] for field in fields)]]
     for task in ('det', 'e2e', 'ws'):
         names = [''] if task == 'det' else _lexicons_of(metrics, task)
         for name in names:
@@ -155,7 +174,9 @@ def format_tables(metrics: Mapping[str, float]) -> str:
             lines.append([
                 TASK_LABELS[task], LEXICON_LABELS.get(name, name) if name else '-',
                 *(f'{100 * metrics[f"{key}/{part}"]:.2f}'
-                  for part in ('precision', 'recall', 'hmean'))
+                  for part in ('precision', 'recall', 'hmean')),
+                *(str(metrics.get(f'{key}/{field}', '-')) for field in fields)
             ])
-    detail = AsciiTable(lines, title='Precision / Recall / Hmean (%)').table
+    title = 'Precision / Recall / Hmean (%)' + (' and counts' if fields else '')
+    detail = AsciiTable(lines, title=title).table
     return f'{summary}\n{detail}'

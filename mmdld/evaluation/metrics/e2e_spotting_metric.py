@@ -81,7 +81,13 @@ class E2ESpottingMetric(BaseMetric):
     Returned keys (fractions in [0, 1]): ``det/{precision,recall,hmean}``,
     ``e2e/<lexicon>/{precision,recall,hmean}`` and ``ws/<lexicon>/...`` for ``none`` and each
     configured lexicon, and, when the samples carry them, ``rec/accuracy``, ``cost/avg_scale``
-    (average DLD scale factor) and ``cost/gflops`` (average GFLOPs per image).
+    (average DLD scale factor) and ``cost/gflops`` (average GFLOPs per image). Each of ``det``,
+    ``e2e/<lexicon>`` and ``ws/<lexicon>`` also has its counts, summed over the images
+    (integers): ``num_matched`` (matches that count; for e2e and ws with the text right),
+    ``num_gt`` and ``num_det`` (care GT and predictions, the recall and precision
+    denominators), ``num_gt_dont_care`` and ``num_det_dont_care`` (don't-care GT, and
+    predictions dropped on them). Without any prediction in the whole test set a warning is
+    logged.
 
     Args:
         iou_thr (float): IoU a match must exceed (0.5; the paper uses 0.1 for one-stage
@@ -267,6 +273,9 @@ class E2ESpottingMetric(BaseMetric):
                 metrics[key] = float(np.mean(values))
 
         logger = MMLogger.get_current_instance()
+        if results and metrics['det/num_det'] + metrics['det/num_det_dont_care'] == 0:
+            logger.warning(f'E2ESpottingMetric: no prediction in any of the {len(results)} images '
+                           f'(score_thr={self.score_thr}): every GT instance counts as missed')
         logger.info(f'Text spotting evaluation ({len(results)} images, IoU > {self.iou_thr}):'
                     f'\n{format_tables(metrics)}')
         if self.outfile_dir is not None:

@@ -56,10 +56,14 @@ def check_beam_width(beam_width: int, topk: Optional[int]) -> int:
 
 def build_roi_align(cfg: Optional[dict], student: RecognitionSpec,
                     teacher: RecognitionSpec) -> Optional[nn.Module]:
-    """The connector mapping the student's ``F_roi`` to the teacher's shape for L_roi.
+    """The distiller's connector (``model.roi_align``), mapping the student's ``F_roi`` to the
+    teacher's shape for L_roi only.
 
-    ``cfg`` when given; else a ``RoIAlignModule`` when the RoI sizes or channels differ, and
-    None when they agree.
+    ``cfg`` when given (e.g. a ``DeconvFeatureAligner``); else a ``RoIAlignModule`` when the RoI
+    sizes or channels differ, and None when they agree. It is trained by L_roi and is not part
+    of the student's inference. A student that super-resolves its RoI features for its own
+    recognition head too (Table 4's "†", ``SuperResolvedRoIExtractor`` in the student's config)
+    reports the teacher's RoI size, so that no connector is built here.
     """
     if cfg is not None:
         return MODELS.build(cfg)

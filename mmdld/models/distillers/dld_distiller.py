@@ -88,7 +88,7 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
         self.with_skd = skd_loss is not None and float(skd_loss.get('loss_weight', 1.0)) != 0
         self.skd_loss = MODELS.build(skd_loss) if self.with_skd else None
         self.teacher_beam_width = check_beam_width(
-            teacher_beam_width, self.skd_loss.seq_loss.topk if self.with_skd else None)
+            teacher_beam_width, self.skd_loss.seq_topk if self.with_skd else None)
         self.scale_pass_dtype = scale_pass_dtype
         self.scale_pass = ScalePassProbe(scale_pass_dtype)
         self.roi_align = (build_roi_align(roi_align, student_spec, teacher_spec)
@@ -191,10 +191,12 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
     def loss(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Any]:
         """One DLD training step on a pre-processed batch; keys in ``docs/dld.md``."""
         self._require_costs()
-        with_seq = self.with_skd and self.skd_loss.eta2 != 0
-        teacher_out = self._teacher(inputs, [s.gt_instances for s in data_samples],
-                                    self.selector is not None, self.teacher_beam_width,
-                                    self.skd_loss.seq_loss.topk if with_seq else None)
+        skd = self.skd_loss if self.with_skd else None
+        # Step distributions for L_acc (DRS) and for SKD's logits term; beams for L_seq.
+        teacher_out = self._teacher(
+            inputs, [s.gt_instances for s in data_samples],
+            self.selector is not None or (skd is not None and skd.needs_step_log_probs),
+            self.teacher_beam_width, None if skd is None else skd.seq_topk)
         losses: Dict[str, Any] = {}
         _, h, index = self._choose(inputs, data_samples, train=True)
         if self.selector is not None:

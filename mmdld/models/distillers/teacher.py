@@ -188,9 +188,11 @@ class FrozenTeacher:
         Args:
             inputs (Tensor): The pre-processed high-resolution batch.
             batch_gt_instances (list[InstanceData]): GT instances, in the frame of ``inputs``.
-            with_step_log_probs (bool): Also the teacher-forced distributions (for L_acc).
+            with_step_log_probs (bool): Also the teacher-forced distributions (for L_acc,
+                and for SKD's logits term, ``LogitsDistillLoss``).
             beam_width (int): Beam width of the search for L_seq.
-            topk (int, optional): Sequences kept per instance; None: no beam search.
+            topk (int, optional): Sequences kept per instance; None: no beam search
+                (DRS-only, ``eta2 = 0`` or the logits term).
         """
         model = self.model
         rec = model.gt_recognition(model.extract_feat(inputs), batch_gt_instances)

@@ -1,9 +1,10 @@
 from .drs_loss import AccuracyInputs, DRSAccuracyLoss, DRSFlopsLoss, DRSLoss
+from .logits_distill_loss import LogitsDistillLoss
 from .roi_align_module import RoIAlignModule
 from .skd_loss import (ContextDistillLoss, RoIFeatureDistillLoss, SequenceDistillLoss,
                        SKDLoss)
 
 __all__ = [
     'AccuracyInputs', 'DRSAccuracyLoss', 'DRSFlopsLoss', 'DRSLoss', 'RoIFeatureDistillLoss',
-    'ContextDistillLoss', 'SequenceDistillLoss', 'SKDLoss', 'RoIAlignModule'
+    'ContextDistillLoss', 'SequenceDistillLoss', 'LogitsDistillLoss', 'SKDLoss', 'RoIAlignModule'
 ]

@@ -38,6 +38,8 @@ class _FeatureDistillLoss(nn.Module):
     feat_dims: int = 0
     #: Layout shown in error messages.
     layout: str = ''
+    #: How to make the shapes agree, shown in error messages.
+    shape_hint: str = ''
 
     def __init__(self, mode: str = 'mse', loss_weight: float = 1.0) -> None:
         super().__init__()
@@ -62,8 +64,8 @@ class _FeatureDistillLoss(nn.Module):
         if student_feats.shape != teacher_feats.shape:
             raise ValueError(
                 f'{name}: student features {tuple(student_feats.shape)} and teacher features '
-                f'{tuple(teacher_feats.shape)} must have the same shape {self.layout}; if the '
-                f'RoI sizes differ, align the student with a RoIAlignModule first')
+                f'{tuple(teacher_feats.shape)} must have the same shape {self.layout}; '
+                f'{self.shape_hint}')
         if student_feats.size(0) == 0:
             return zero_with_graph(student_feats)
         check_finite(name, 'student_feats', student_feats)
@@ -84,6 +86,8 @@ class RoIFeatureDistillLoss(_FeatureDistillLoss):
     """
     feat_dims = 4
     layout = '[N, C, H, W]'
+    shape_hint = ('if the RoI sizes differ, align the student with a RoIAlignModule first '
+                  '(`model.roi_align`)')
 
 
 @MODELS.register_module()
@@ -94,6 +98,12 @@ class ContextDistillLoss(_FeatureDistillLoss):
     """
     feat_dims = 3
     layout = '[N, T, C]'
+    shape_hint = ("if the student's RoI width (hence T) is the smaller, super-resolve its RoI "
+                  'features before its recognition head reads them: '
+                  '`model.student.roi_head.rec_roi_extractor=dict(type="SuperResolvedRoIExtractor",'
+                  ' extractor=<its extractor>, aligner=dict(type="DeconvFeatureAligner", '
+                  'out_size=<teacher RoI size>))` and `rec_head.roi_size=<teacher RoI size>` '
+                  '(docs/dld.md, Table 4); `model.roi_align` aligns F_roi only')
 
 
 @MODELS.register_module()
@@ -160,9 +170,11 @@ class SKDLoss(nn.Module):
     Args:
         roi_loss (dict): Config of L_roi. Defaults to ``dict(type='RoIFeatureDistillLoss')``.
         con_loss (dict): Config of L_con. Defaults to ``dict(type='ContextDistillLoss')``.
-        seq_loss (dict): Config of L_seq. Defaults to ``dict(type='SequenceDistillLoss')``.
+        seq_loss (dict): Config of the sequence term: L_seq of eq. 9 (the default,
+            ``dict(type='SequenceDistillLoss')``), or ``dict(type='LogitsDistillLoss')``,
+            the per-step logit distillation that Table 3 puts in its place.
         eta1 (float): Weight of L_con. Defaults to 1.0.
-        eta2 (float): Weight of L_seq. Defaults to 1.0.
+        eta2 (float): Weight of the sequence term. Defaults to 1.0.
         loss_weight (float): ``lambda_3`` of eq. 11, multiplies all three terms.
             Defaults to 1.0.
     """
@@ -182,13 +194,32 @@ class SKDLoss(nn.Module):
         self.eta2 = eta2
         self.loss_weight = loss_weight
 
+    @property
+    def reads_step_log_probs(self) -> bool:
+        """Whether the sequence term reads per-step distributions instead of beams."""
+        return bool(getattr(self.seq_loss, 'reads_step_log_probs', False))
+
+    @property
+    def needs_step_log_probs(self) -> bool:
+        """Whether the term needs the teacher's per-step log-probabilities (logits, eta2 != 0)."""
+        return self.reads_step_log_probs and self.eta2 != 0
+
+    @property
+    def seq_topk(self) -> Optional[int]:
+        """``K`` of the teacher's beams the term reads; None when it reads none (eta2 = 0 or
+        the logits term), so that the teacher runs no beam search."""
+        if self.eta2 == 0 or self.reads_step_log_probs:
+            return None
+        return self.seq_loss.topk
+
     def forward(self,
                 student_roi_feats: Tensor,
                 teacher_roi_feats: Tensor,
                 student_con_feats: Tensor,
                 teacher_con_feats: Tensor,
-                seq_log_probs: Tensor,
-                seq_valid_mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
+                seq_log_probs: Optional[Tensor],
+                seq_valid_mask: Optional[Tensor] = None,
+                teacher_step_log_probs: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Computes the three SKD terms.
 
         Args:
@@ -196,16 +227,32 @@ class SKDLoss(nn.Module):
             teacher_roi_feats (Tensor): ``[N, C, H, W]``.
             student_con_feats (Tensor): ``[N, T, C]``.
             teacher_con_feats (Tensor): ``[N, T, C]``.
-            seq_log_probs (Tensor): ``[N, K]``, see :class:`SequenceDistillLoss`.
-            seq_valid_mask (Tensor, optional): ``[N, K]``.
+            seq_log_probs (Tensor, optional): What the student's sequence term reads:
+                ``[N, K]`` log-probabilities of the teacher's beams (:class:`SequenceDistillLoss`)
+                or ``[N, L, C]`` teacher-forced step log-probabilities (``LogitsDistillLoss``).
+                None only with ``eta2 = 0``: the term is then a zero.
+            seq_valid_mask (Tensor, optional): ``[N, K]`` valid beams, or ``[N, L]`` valid
+                steps for the logits term.
+            teacher_step_log_probs (Tensor, optional): ``[N, L, C]``, the teacher's step
+                log-probabilities of the same targets; for the logits term only.
 
         Returns:
             dict[str, Tensor]: ``loss_skd_roi``, ``loss_skd_con`` and ``loss_skd_seq``, already
             weighted, summing to ``lambda_3 * L_SKD``.
         """
+        if seq_log_probs is None:
+            if self.eta2 != 0:
+                raise ValueError('SKDLoss: `seq_log_probs` is None but eta2 != 0')
+            seq = zero_with_graph(student_con_feats)
+        elif self.reads_step_log_probs:
+            if teacher_step_log_probs is None:
+                raise ValueError(f'SKDLoss: {type(self.seq_loss).__name__} needs '
+                                 '`teacher_step_log_probs`')
+            seq = self.seq_loss(seq_log_probs, teacher_step_log_probs, seq_valid_mask)
+        else:
+            seq = self.seq_loss(seq_log_probs, seq_valid_mask)
         return dict(
             loss_skd_roi=self.loss_weight * self.roi_loss(student_roi_feats, teacher_roi_feats),
             loss_skd_con=self.loss_weight * self.eta1 *
             self.con_loss(student_con_feats, teacher_con_feats),
-            loss_skd_seq=self.loss_weight * self.eta2 *
-            self.seq_loss(seq_log_probs, seq_valid_mask))
+            loss_skd_seq=self.loss_weight * self.eta2 * seq)

@@ -4,7 +4,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from mmdld.evaluation.functional import (format_rrc_line, load_rrc_collection, parse_rrc_file,
+from mmdld.evaluation.functional import (GT_PREFIXES, format_rrc_line, load_rrc_collection,
+                                         parse_rrc_detection_line, parse_rrc_file,
                                          parse_rrc_line, write_rrc_collection)
 
 
@@ -23,7 +24,7 @@ def test_total_text_polygon_line_with_any_number_of_points():
 @pytest.mark.parametrize('line,num_coords,expected_coords,expected_text', [
     ('0,0,1,0,1,1,0,1,2015', None, 8, '2015'),           # numeric word: the last field is text
     ('0,0,1,0,1,1,0,1,', None, 8, ''),                   # empty transcription
-    ('0,0,1,0,1,1,0,1,3,4', None, 8, '3,4'),             # odd run: the text starts with a number
+    ('0,0,1,0,1,1,0,1,3,x', None, 8, '3,x'),             # odd run: the text starts with a number
     ('0,0,1,0,1,1,0,1,3,4,5', 8, 8, '3,4,5'),            # a fixed count reads it exactly
     ('0,0,1,0,1,1,0,1,"a, \\"b\\""', None, 8, 'a, "b"'),  # quoted, with escapes
     (' 0 , 0 ,1,0,1,1,0,1,x', None, 8, 'x'),             # spaces around numbers
@@ -97,3 +98,103 @@ def test_collection_errors(tmp_path):
     (tmp_path / 'gt' / 'img_1.txt').write_bytes(b'\xff\xfe0,0')
     with pytest.raises(ValueError, match='img_1.txt: not UTF-8'):
         load_rrc_collection(str(tmp_path / 'gt'), 'gt_')
+
+
+@pytest.mark.parametrize('line,kwargs,message', [
+    # A detection-only quad: its last point would become the text '0,10'.
+    ('0,0,10,0,10,10,0,10', {}, "8 numbers and no transcription in '0,0,10,0,10,10,0,10'"),
+    # Ambiguous: a 5-point polygon, or a quad with the unquoted text '3,4'.
+    ('0,0,1,0,1,1,0,1,3,4', {}, '10 numbers and no transcription'),
+    ('0,0,10,0,10,10,0,10', dict(num_coords=8),
+     'expected 8 coordinates and a transcription, got 8 fields'),
+    ('1,2,5,6', dict(ltrb=True), 'expected 4 coordinates and a transcription, got 4 fields'),
+])
+def test_lines_without_transcription_are_refused(line, kwargs, message):
+    with pytest.raises(ValueError, match=f'res_img_3.txt:7: {message}.*det-only'):
+        parse_rrc_line(line, 'res_img_3.txt:7', **kwargs)
+
+
+def test_text_less_line_error_names_the_file_and_line(tmp_path):
+    (tmp_path / 'res').mkdir()
+    (tmp_path / 'res' / 'res_img_1.txt').write_text('0,0,1,0,1,1,0,1,a\n\n0,0,1,0,1,1,0,1\n')
+    with pytest.raises(ValueError, match=r'res/res_img_1.txt:3: 8 numbers and no transcription'):
+        load_rrc_collection(str(tmp_path / 'res'), 'res_')
+
+
+def test_total_text_own_annotation_format_is_named():
+    line = "x: [[115 503 494 115]], y: [[322 346 426 404]], ornt: [u'm'], transcriptions: [u'a']"
+    with pytest.raises(ValueError, match="poly_gt_img1.txt:1: .*Total-Text's own"):
+        parse_rrc_line(line, 'poly_gt_img1.txt:1')
+
+
+@pytest.mark.parametrize('line,kwargs,coords,confidence', [
+    ('0,0,10,0,10,10,0,10', {}, [0, 0, 10, 0, 10, 10, 0, 10], None),
+    ('0,0,10,0,10,10,0,10,0.75', {}, [0, 0, 10, 0, 10, 10, 0, 10], 0.75),
+    (' 0 , 0 ,10,0,10,10,0,10, 1 ', {}, [0, 0, 10, 0, 10, 10, 0, 10], 1.0),
+    ('0,0,10,0,10,10,0,10,', {}, [0, 0, 10, 0, 10, 10, 0, 10], None),  # trailing comma
+    ('0,0,4,0,8,2,8,6,0,6', {}, [0, 0, 4, 0, 8, 2, 8, 6, 0, 6], None),  # a 5-point polygon
+    ('0,0,4,0,8,2,8,6,0,6,0', {}, [0, 0, 4, 0, 8, 2, 8, 6, 0, 6], 0.0),
+    ('0,0,10,0,10,10,0,10,0.5', dict(num_coords=8), [0, 0, 10, 0, 10, 10, 0, 10], 0.5),
+    ('1,2,5,6', dict(ltrb=True), [1, 2, 5, 2, 5, 6, 1, 6], None),
+    ('1,2,5,6,0.5', dict(ltrb=True), [1, 2, 5, 2, 5, 6, 1, 6], 0.5),
+])
+def test_detection_lines(line, kwargs, coords, confidence):
+    parsed_coords, parsed_confidence = parse_rrc_detection_line(line, 'f:1', **kwargs)
+    assert parsed_coords.tolist() == coords and parsed_confidence == confidence
+    assert parse_rrc_detection_line('  \r', 'f:2') is None
+
+
+@pytest.mark.parametrize('line,kwargs,message', [
+    ('0,0,10,0,10,10,0,10,Hello', {}, "'Hello' is not a number"),
+    ('0,0,10,0,10,10,0,10,####Hello', {}, "'####Hello' is not a number"),
+    ('0,0,10,0,10,10,0,10,0.5,0.5', dict(num_coords=8),
+     'expected 8 coordinates and an optional confidence, got 10 fields'),
+    ('1,2,5', dict(ltrb=True), 'expected 4 coordinates and an optional confidence, got 3'),
+    ('0,0,10,0,10,10,0,10,1.5', {}, r'confidence 1.5 is not in \[0, 1\]'),
+    # A polygon that lost a coordinate: its odd last field is read as a confidence.
+    ('0,0,10,0,10,10,0,10,0,20,350', {}, r'confidence 350.0 is not in \[0, 1\]'),
+    ('0,0,10,0,0.5', {}, 'expected an even number of at least 6 coordinates'),
+])
+def test_bad_detection_lines_name_the_file_and_line(line, kwargs, message):
+    with pytest.raises(ValueError, match=f'res_img_2.txt:4: {message}'):
+        parse_rrc_detection_line(line, 'res_img_2.txt:4', **kwargs)
+
+
+def test_detection_files_are_sorted_by_confidence():
+    content = ('0,0,1,0,1,1,0,1,0.5\n'
+               '2,0,3,0,3,1,2,1,0.9\n'
+               '\n'
+               '4,0,5,0,5,1,4,1,0.5\n')
+    instances = parse_rrc_file(content, 'res_img_1.txt', det_only=True)
+    # Decreasing confidence; the two 0.5 keep their file order.
+    assert [coords[0] for coords, _ in instances] == [2, 0, 4]
+    assert all(text == '' for _, text in instances)
+    # Without confidences the file order stays.
+    plain = parse_rrc_file('2,0,3,0,3,1,2,1\n0,0,1,0,1,1,0,1\n', 'f', det_only=True)
+    assert [coords[0] for coords, _ in plain] == [2, 0]
+
+
+def test_detection_files_with_and_without_confidences_are_refused():
+    content = '0,0,1,0,1,1,0,1,0.5\n0,0,1,0,1,1,0,1\n'
+    with pytest.raises(ValueError, match='res_img_1.txt:2: no confidence, but line 1 has one'):
+        parse_rrc_file(content, 'res_img_1.txt', det_only=True)
+
+
+def test_total_text_gt_names(tmp_path):
+    (tmp_path / 'gt').mkdir()
+    (tmp_path / 'gt' / 'poly_gt_img11.txt').write_text('0,0,4,0,8,2,8,6,0,6,####Hi\n')
+    (tmp_path / 'gt' / 'gt_img_2.txt').write_text('0,0,1,0,1,1,0,1,a\n')
+    loaded = load_rrc_collection(str(tmp_path / 'gt'), GT_PREFIXES)
+    assert sorted(loaded) == ['img11', 'img_2']
+    assert loaded['img11'][0][1] == 'Hi'
+    (tmp_path / 'gt' / 'gt_img11.txt').write_text('0,0,1,0,1,1,0,1,a\n')
+    with pytest.raises(ValueError, match="a second file for image 'img11'"):
+        load_rrc_collection(str(tmp_path / 'gt'), GT_PREFIXES)
+
+
+def test_detection_only_collections(tmp_path):
+    with zipfile.ZipFile(tmp_path / 'res.zip', 'w') as archive:
+        archive.writestr('res_img_1.txt', '0,0,1,0,1,1,0,1\n')
+        archive.writestr('res_img_2.txt', '0,0,1,0,1,1,0,1\nHello\n')
+    with pytest.raises(ValueError, match=r"res.zip/res_img_2.txt:2: 'Hello' is not a number"):
+        load_rrc_collection(str(tmp_path / 'res.zip'), 'res_', det_only=True)

@@ -51,3 +51,25 @@ def test_paper_names_and_table():
     for label in ('E2E W', 'E2E None', 'WS None', 'Det', 'Rec', 'FLOPS (G)', 'Word Spotting'):
         assert label in table
     assert '81.25' in table and '70.00' in table
+
+
+def test_counts_are_reported_next_to_the_fractions():
+    per_image = [{'det': [2, 3, 4, 1, 0]}, {'det': [1, 1, 2, 0, 2]}]
+    metrics = summarize(accumulate(per_image))
+    assert metrics == {
+        'det/precision': 0.5, 'det/recall': 0.75, 'det/hmean': 0.6,
+        'det/num_matched': 3, 'det/num_gt': 4, 'det/num_det': 6, 'det/num_gt_dont_care': 1,
+        'det/num_det_dont_care': 2}
+    rows = [line for line in format_tables(metrics).splitlines() if line.startswith('| ')]
+    assert [cell.strip() for cell in rows[-2].strip('|').split('|')][5:] == [
+        'Matched', 'GT', 'Det', "GT don't care", "Det don't care"]
+    assert [cell.strip() for cell in rows[-1].strip('|').split('|')] == [
+        'Det', '-', '50.00', '75.00', '60.00', '3', '4', '6', '1', '2']
+
+
+def test_table_without_counts_has_no_count_columns():
+    table = format_tables({'det/precision': 0.5, 'det/recall': 0.75, 'det/hmean': 0.6})
+    assert 'Matched' not in table and 'and counts' not in table
+    last_row = [line for line in table.splitlines() if line.startswith('| ')][-1]
+    assert [cell.strip() for cell in last_row.strip('|').split('|')] == [
+        'Det', '-', '50.00', '75.00', '60.00']

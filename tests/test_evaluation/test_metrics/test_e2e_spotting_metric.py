@@ -1,5 +1,6 @@
 """E2ESpottingMetric on hand-built data samples (no model needed)."""
 import json
+import logging
 import random
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmengine.evaluator import Evaluator
+from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 
 from mmdld.evaluation import E2ESpottingMetric, evaluate_rrc
@@ -238,3 +240,53 @@ def test_bad_arguments_and_samples():
     bad = make_sample('img_6.jpg', gts=[(box(0, 0, 1, 1), 'a')], pred_gt_texts=[]).to_dict()
     with pytest.raises(ValueError, match='img_6.jpg: pred_gt_texts has 0 texts for 1'):
         metric.process({}, [bad])
+
+
+def test_counts_in_the_results_and_the_json(tmp_path):
+    sample = make_sample('img_1.jpg', gts=[(box(0, 0, 10, 10), 'Hello')],
+                         ignored=[(box(20, 0, 30, 10), '###')],
+                         preds=[(box(0, 0, 10, 10), 'HELLO'), (box(20, 0, 30, 10), 'junk'),
+                                (box(50, 50, 60, 60), 'ghost')])
+    metrics = evaluate(E2ESpottingMetric(outfile_dir=str(tmp_path), dump_submission=False),
+                       [sample])
+    # 1 care GT matched; 'junk' lies on the don't-care GT (dropped), 'ghost' is false.
+    expected = dict(num_matched=1, num_gt=1, num_det=2, num_gt_dont_care=1, num_det_dont_care=1)
+    for task in ('det', 'e2e/none', 'ws/none'):
+        assert {key: metrics[f'{task}/{key}'] for key in expected} == expected
+        assert all(type(metrics[f'{task}/{key}']) is int for key in expected)
+    assert metrics['det/precision'] == 0.5 and metrics['det/recall'] == 1.0
+    report = json.loads((tmp_path / 'spotting_results.json').read_text())
+    assert report['metrics']['det/num_det'] == 2
+    assert report['metrics']['e2e/none/num_gt_dont_care'] == 1
+
+
+class _Records(logging.Handler):
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.levelno, record.getMessage()))
+
+
+def warnings_of(metric, samples):
+    records = _Records()
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(records)
+    try:
+        evaluate(metric, samples)
+    finally:
+        logger.removeHandler(records)
+    return [message for level, message in records.messages if level == logging.WARNING]
+
+
+def test_no_prediction_at_all_is_warned_about():
+    samples = [make_sample(f'img_{i}.jpg', gts=[(box(0, 0, 10, 10), 'Hello')],
+                           preds=[(box(0, 0, 10, 10), 'Hello')], scores=[0.3])
+               for i in range(2)]
+    assert warnings_of(E2ESpottingMetric(), samples) == []
+    # The score threshold removes every prediction.
+    messages = warnings_of(E2ESpottingMetric(score_thr=0.5), samples)
+    assert messages == ['E2ESpottingMetric: no prediction in any of the 2 images '
+                        '(score_thr=0.5): every GT instance counts as missed']

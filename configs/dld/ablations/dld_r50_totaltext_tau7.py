@@ -1,0 +1,6 @@
+# Paper Table 7: DLD (gamma = 0.1) on Total-Text with tau_init = 7, the Gumbel-softmax
+# temperature of the first epoch (tau = tau_init * 0.965 ** epoch).
+_base_ = ['../dld_r50_totaltext.py']
+
+model = dict(selector=dict(temperature=7.0))
+custom_hooks = [dict(_base_.dld_gumbel_hook, tau_init=7.0)]
