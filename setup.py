@@ -87,5 +87,8 @@ if __name__ == '__main__':
         license='Apache License 2.0',
         install_requires=parse_requirements('runtime.txt') + parse_requirements('mminstall.txt')
         + parse_requirements('torch.txt'),
-        extras_require={'tests': parse_requirements('tests.txt')},
+        # Optional extras are listed here rather than in requirements/*.txt, whose contents
+        # tools/setup_env.sh hashes: a new file there would reinstall every environment.
+        extras_require={'tests': parse_requirements('tests.txt'),
+                        'tensorboard': ['tensorboard>=2.11']},
         zip_safe=False)

@@ -17,6 +17,7 @@ import argparse
 import os.path as osp
 import sys
 
+from experiments.demo import DEMO_ESTIMATES
 from experiments.reproduce import VANILLA_SCALES, VARIANTS, run_reproduction
 
 #: The configs name their data and each other relative to the repository root.
@@ -32,7 +33,7 @@ BUDGETS = dict(
     demo=dict(teacher='configs/demo/spotter_r18w32_demo.py',
               student='configs/demo/dld_r18w32_demo.py',
               work_dir='work_dirs/reproduce_demo', cost_images=10, fps_images=20,
-              vanilla_scales=VANILLA_SCALES),
+              vanilla_scales=VANILLA_SCALES, estimates=DEMO_ESTIMATES),
     tiny=dict(teacher='configs/demo/spotter_r18w32_demo_tiny.py',
               student='configs/demo/dld_r18w32_demo_tiny.py',
               work_dir='work_dirs/reproduce_tiny', cost_images=1, fps_images=0,

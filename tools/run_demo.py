@@ -25,7 +25,8 @@ import os.path as osp
 import sys
 from typing import Dict
 
-from experiments.demo import run_demo
+# `experiments.demo` (torch, MMDetection, MMOCR) is imported in `main`, after the first line is
+# printed: the imports take seconds, and a silent start looks like a hang.
 
 #: The configs name their data and each other relative to the repository root.
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -62,7 +63,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    print(f'[demo 0m00s] budget {args.budget!r}: loading PyTorch and the OpenMMLab packages',
+          flush=True)
+    from experiments.demo import DEMO_ESTIMATES, run_demo
     budget = dict(BUDGETS[args.budget])
+    if args.budget == 'demo':
+        # The tiny budget's stages take seconds: no estimate needed for its ETA.
+        budget['estimates'] = DEMO_ESTIMATES
     for key in ('cost_images', 'fps_images'):
         if getattr(args, key) is not None:
             budget[key] = getattr(args, key)

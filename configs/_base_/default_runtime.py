@@ -19,6 +19,10 @@ visualizer = dict(
     type='SpottingLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
 
+# A fixed seed, so that a run is repeatable by default (MMEngine draws a random one without
+# it); `--cfg-options randomness.seed=N` for another. CPU training is still not bit-exact.
+randomness = dict(seed=0)
+
 log_level = 'INFO'
 load_from = None
 resume = False

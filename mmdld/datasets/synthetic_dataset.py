@@ -1,25 +1,26 @@
-"""``SyntheticSpottingDataset``: MMOCR's ``OCRDataset`` over data generated on first use."""
+"""``SyntheticSpottingDataset``: a ``SpottingDataset`` over data generated on first use."""
 import os.path as osp
 from typing import Optional
 
 from mmengine.logging import print_log
-from mmocr.datasets import OCRDataset
 
 from mmdld.registry import DATASETS
+from .spotting_dataset import SpottingDataset
 from .synthesis import ensure_dataset
 
 __all__ = ['SyntheticSpottingDataset']
 
 
 @DATASETS.register_module()
-class SyntheticSpottingDataset(OCRDataset):
+class SyntheticSpottingDataset(SpottingDataset):
     """The embedded synthetic text-spotting data set, generated into ``data_root`` if absent.
 
     Before loading, the synthetic data set of ``synth_cfg`` is generated into ``data_root``
     unless it is already there (see :func:`mmdld.datasets.synthesis.ensure_dataset`: atomic,
     and concurrent processes such as DDP ranks wait for the one that generates). A ``data_root``
     that holds data of another ``synth_cfg`` is an error naming the folder and both configs.
-    From then on it is exactly ``OCRDataset`` on the generator's ``textspotting`` JSON.
+    From then on it is :class:`SpottingDataset` (MMOCR's ``OCRDataset``) on the generator's
+    ``textspotting`` JSON.
 
     Args:
         synth_cfg: Keyword arguments of :func:`mmdld.datasets.synthesis.generate_dataset`,

@@ -5,7 +5,10 @@ creates the process group, and ``Runner.wrap_model`` passes ``device_ids=[LOCAL_
 both fail on a machine without CUDA. On such a machine :func:`setup_cpu_distributed` creates the
 gloo process group from torchrun's environment variables itself (the Runner then sees an
 initialised group and skips ``init_dist``) and gives DDP ``device_ids=None``, which is what DDP
-expects for CPU modules. With CUDA, nothing changes.
+expects for CPU modules. It also sets ``env_cfg.dist_cfg.backend`` to the backend of the group,
+so that the Runner's environment dump and the config dump in the log name the backend the run
+really uses (the runtime base says ``nccl``, the backend of GPU runs). With CUDA, nothing
+changes.
 """
 import os
 
@@ -34,6 +37,10 @@ def setup_cpu_distributed(cfg: Config) -> None:
             backend='gloo',
             rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']))
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {},
+                               backend=str(torch_dist.get_backend()))
+    cfg.env_cfg = env_cfg
     wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
     wrapper['device_ids'] = None
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))

@@ -1,12 +1,19 @@
 """Drawing of text-spotting results (polygons and words) for DetDataSamples."""
-from typing import Optional
+from typing import List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
+import torch
 from mmdet.structures import DetDataSample
 from mmocr.visualization import TextSpottingLocalVisualizer
 
 from mmdld.registry import VISUALIZERS
+
+#: Smallest font size (pixels) a word is shrunk to before it is cut short with an ellipsis.
+MIN_FONT_SIZE = 6.0
+#: Pixels kept free between a word and the left and right edges of its panel.
+PANEL_MARGIN = 1.0
+ELLIPSIS = '\u2026'
 
 
 @VISUALIZERS.register_module()
@@ -18,8 +25,84 @@ class SpottingLocalVisualizer(TextSpottingLocalVisualizer):
     predictions above ``pred_score_thr``. Its name is in the ``mmdld`` scope, so MMDetection's
     ``DetVisualizationHook`` and the demo can build it.
 
+    Each word is written centred on its box at MMOCR's font size; a word wider than its panel
+    is shrunk (down to :data:`MIN_FONT_SIZE`), then cut short with an ellipsis, and a word that
+    sticks out past an edge is moved inwards, so that every drawn word lies inside the panel
+    rather than being clipped at its edge (MMOCR writes it as it is, and a long word overflows).
+
     Ours because MMOCR's ``add_datasample`` wants GT texts, which mmdld's samples may lack.
     """
+
+    def get_labels_image(self,
+                         image: np.ndarray,
+                         labels: Sequence[str],
+                         bboxes: Union[np.ndarray, torch.Tensor],
+                         colors: Union[str, Sequence[str]] = 'k',
+                         font_size: Union[int, float] = 10,
+                         auto_font_size: bool = False,
+                         font_families: Union[str, List[str]] = 'sans-serif',
+                         font_properties=None) -> np.ndarray:
+        """Writes each word centred on its box, kept inside the image's width.
+
+        Args:
+            image (np.ndarray): The RGB panel to write on.
+            labels (Sequence[str]): One word per box.
+            bboxes (np.ndarray | torch.Tensor): ``(N, 4)`` boxes ``x1, y1, x2, y2``.
+            colors (str | Sequence[str]): Unused, as in MMOCR: words are written in black.
+            font_size (int | float): Font size in pixels (scaled by the box size when
+                ``auto_font_size``).
+            auto_font_size (bool): Scale ``font_size`` by each box's shorter side.
+            font_families (str | list[str]): Font families of the words.
+            font_properties: Font properties (a font file or ``FontProperties``).
+
+        Returns:
+            np.ndarray: The panel with the words written.
+        """
+        self.set_image(image)
+        if len(labels) == 0:
+            return self.get_image()
+        bboxes = np.asarray(bboxes.cpu() if isinstance(bboxes, torch.Tensor) else bboxes,
+                            dtype=np.float64).reshape(-1, 4)
+        sizes: Union[float, List[float]] = font_size
+        if auto_font_size:
+            sizes = ((bboxes[:, 2:] - bboxes[:, :2]).min(-1) * font_size).tolist()
+        self.draw_texts(
+            list(labels), (bboxes[:, :2] + bboxes[:, 2:]) / 2,
+            vertical_alignments='center',
+            horizontal_alignments='center',
+            colors='k',
+            font_sizes=sizes,
+            font_families=font_families,
+            font_properties=font_properties)
+        self._fit_texts_in_panel()
+        return self.get_image()
+
+    def _fit_texts_in_panel(self) -> None:
+        """Moves, shrinks and finally truncates the written words to fit the panel's width."""
+        renderer = self.fig_save.canvas.get_renderer()
+        to_data = self.ax_save.transData.inverted()
+        left, right = PANEL_MARGIN, self.fig_save.bbox.width - PANEL_MARGIN
+        room = max(right - left, 1.0)
+        for artist in self.ax_save.texts:
+            extent = artist.get_window_extent(renderer)
+            if extent.width > room:
+                size = artist.get_fontsize()
+                artist.set_fontsize(max(MIN_FONT_SIZE, size * room / extent.width))
+                extent = artist.get_window_extent(renderer)
+            word = artist.get_text()
+            while extent.width > room and len(word) > 1:
+                # Cut a share of the overflow at once (then one character at a time), so a
+                # very long word does not cost one measurement per character.
+                excess = int(len(word) * (1 - room / extent.width))
+                word = word[:max(1, len(word) - max(1, excess))]
+                artist.set_text(word + ELLIPSIS)
+                extent = artist.get_window_extent(renderer)
+            # Centred on its box, a word near an edge would stick out: move it inwards.
+            shift = max(0.0, left - extent.x0) - max(0.0, extent.x1 - right)
+            if shift:
+                x, y = artist.get_position()
+                centre = self.ax_save.transData.transform((x, y))
+                artist.set_position(to_data.transform((centre[0] + shift, centre[1])))
 
     def add_datasample(self,
                        name: str,
@@ -43,7 +126,8 @@ class SpottingLocalVisualizer(TextSpottingLocalVisualizer):
             draw_pred (bool): Draw the predictions.
             show (bool): Show in a window instead of writing to the backends.
             wait_time (float): Seconds to show the window.
-            pred_score_thr (float): Detection score below which predictions are not drawn.
+            pred_score_thr (float): Detection score below which predictions are not drawn
+                (a prediction at the threshold is drawn, as ``demo/image_demo.py`` prints it).
             out_file (str, optional): Write the picture (BGR) here.
             step (int): Global step for the backends.
 
@@ -60,7 +144,7 @@ class SpottingLocalVisualizer(TextSpottingLocalVisualizer):
             pred = data_sample.get('pred_instances', None)
             if draw_pred and pred is not None:
                 if len(pred) > 0:
-                    pred = pred[pred.scores > pred_score_thr]
+                    pred = pred[pred.scores >= pred_score_thr]
                 pred = pred.cpu().numpy()
                 texts = list(pred.get('texts', [''] * len(pred)))
                 bboxes = pred.get('bboxes', np.zeros((0, 4)))

@@ -28,7 +28,8 @@ def test_find_resize_and_short_side():
 def test_inference_pipeline_reads_paths_and_arrays_without_labels():
     cfg = Config.fromfile(SPOTTER)
     types = [t['type'] for t in inference_pipeline_cfg(cfg)]
-    assert types == ['mmocr.InferencerLoader', 'mmocr.Resize', 'PackSpottingInputs']
+    # mmdld's loader (MMOCR's that refuses truncated files) for mmdld's LoadImageFromFile.
+    assert types == ['mmdld.InferencerLoader', 'mmocr.Resize', 'PackSpottingInputs']
     assert inference_pipeline_cfg(cfg)[0]['color_type'] == 'color_ignore_orientation'
     cfg.test_dataloader.dataset.pipeline = [dict(type='LoadImageFromFile'),
                                             dict(type='LoadAnnotations')]

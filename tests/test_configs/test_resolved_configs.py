@@ -56,11 +56,41 @@ def _paper_configs():
 # Configs added since the snapshot for the paper's tables have no earlier form to resolve to:
 # test_paper_configs.py checks each of them against the paper's numbers instead.
 ADDED = _paper_configs() - set(SNAPSHOT) - NEW
+# The TensorBoard example: the tiny spotter with one more visualisation backend
+# (tests/test_visualization/test_tensorboard_example.py checks it differs in nothing else).
+ADDED |= {'examples/spotter_r18_fpn_synthetic_tiny_tensorboard.py'}
+
+# Intended change, not compared here: configs/_base_/default_runtime.py sets
+# `randomness=dict(seed=0)`, so that every config's run is repeatable by default instead of
+# drawing a random seed; `randomness` is not one of print_config's SECTIONS, so the snapshot
+# holds no earlier value to undo (tests/test_tools/test_train_test_tools.py checks the seed).
 
 # Intended change: the model base inherits MMDetection's Mask R-CNN (`mmdet::`), and MMEngine
 # builds a model inherited from another package in that package's scope unless the config names
 # one; MaskRCNNSpotter is an mmdld module, so the model says `_scope_='mmdld'`.
 SCOPED_MODELS = ('model', 'model.student', 'model.teacher')
+
+# Intended change: images are loaded by mmdld's LoadImageFromFile (MMOCR's, which also refuses
+# truncated JPEG/PNG files: skipped in training, an error in test) and annotation files by
+# SpottingDataset (MMOCR's OCRDataset whose errors name the file, with empty texts as
+# don't-care); their arguments are unchanged. New type -> the type it replaces.
+RENAMED_TYPES = {
+    'mmdld.LoadImageFromFile': 'mmocr.LoadImageFromFile',
+    'SpottingDataset': 'mmocr.OCRDataset',
+}
+
+
+def _renamed(node):
+    """Undo :data:`RENAMED_TYPES` everywhere in ``node`` (pipelines, wrapped datasets)."""
+    if isinstance(node, dict):
+        if node.get('type') in RENAMED_TYPES:
+            node['type'] = RENAMED_TYPES[node['type']]
+        for value in node.values():
+            _renamed(value)
+    elif isinstance(node, list):
+        for value in node:
+            _renamed(value)
+
 
 # Intended change: the demo's DLD configs inherit configs/dld/_base_/dld_distiller.py instead of
 # re-declaring the distiller, so they now state these arguments, each at its class's default
@@ -121,6 +151,7 @@ def _without_stated_defaults(sections, old, name):
 def _normalised(sections, old=None, name=''):
     """``sections`` with the intended changes undone (``old``: the snapshot's, when known)."""
     sections = copy.deepcopy(sections)
+    _renamed(sections)
     for key in SCOPED_MODELS:
         node = _pop(sections, key + '._scope_')
         assert node in (None, 'mmdld'), f'{name}: {key}._scope_ = {node!r}'

@@ -88,6 +88,29 @@ def test_filter_rejects_malformed_polygons_naming_the_sample(bad, words):
         t(sample([square(0, 0, 10), bad], ['A', 'B'], path='imgs/bad.jpg'))
 
 
+def test_filter_replaces_polygons_of_fewer_than_3_points_by_their_box():
+    from mmocr.datasets.transforms import Resize
+    t = FilterSpottingInstances()
+    polys = [square(0, 0, 10), np.array([20, 5, 40, 15], np.float32),
+             np.array([50, 5, 60, 5], np.float32), np.zeros(0, np.float32)]
+    res = sample(polys, ['A', 'B', '###', 'D'], ignored=[False, False, True, False],
+                 path='imgs/two.jpg')
+    with mock.patch(FILTER_MODULE) as log:
+        out = t(res)
+    # Don't-care, the ignored one too: MMOCR's transforms assert 3 points on every polygon.
+    assert out['gt_ignored'].tolist() == [False, True, True, True]
+    np.testing.assert_array_equal(out['gt_polygons'][1], [20, 5, 40, 5, 40, 15, 20, 15])
+    np.testing.assert_array_equal(out['gt_polygons'][2], [50, 5, 60, 5, 60, 5, 50, 5])
+    np.testing.assert_array_equal(out['gt_polygons'][3], np.zeros(8))
+    message = log.call_args.args[0]
+    assert message.startswith('imgs/two.jpg: instance 1 has a polygon of 2 point(s)')
+    assert 'instance 2 has a polygon of 2 point(s)' in message
+    assert 'instance 3 has a polygon of 0 point(s)' in message
+    # What crashed with a bare AssertionError in MMOCR's poly2shapely before.
+    resized = Resize(scale=(100, 50), keep_ratio=True)(out)
+    assert len(resized['gt_polygons']) == 4
+
+
 # ------------------------------------------------------------------------ PolygonsToMasks
 def test_polygons_to_masks_boxes_and_masks():
     tri = np.array([10, 10, 50, 10, 10, 40], np.float32)
@@ -286,12 +309,13 @@ def test_corrupt_image(tmp_path):
                                   ('good.jpg', word_image(), words)])
     train_pipeline, test_pipeline = synthetic_pipelines()
     # Test time: a clear error naming the file.
-    with pytest.raises(IOError, match='broken.jpg is broken'):
+    with pytest.raises(OSError, match='broken.jpg: the image cannot be decoded'):
         build_dataset(tmp_path, test_pipeline, test_mode=True)[0]
-    # Training: skipped with a warning, another sample is drawn.
+    # Training: skipped with a warning naming the file, another sample is drawn.
     ds = build_dataset(tmp_path, train_pipeline, test_mode=False)
-    with pytest.warns(UserWarning, match='broken.jpg'):
+    with mock.patch('mmdld.datasets.transforms.loading.print_log') as log:
         out = ds[0]
+    assert 'broken.jpg: the image cannot be decoded' in log.call_args.args[0]
     assert out['data_samples'].img_path.endswith('good.jpg')
 
 

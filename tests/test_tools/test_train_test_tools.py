@@ -66,6 +66,8 @@ def test_dist_train_two_cpu_processes(workspace):
     assert 'Distributed training: True' in log
     # DDP over CPU modules (device_ids=None, set up by mmdld.utils.dist).
     assert "device_ids=None" in log and 'MMDistributedDataParallel' in log
+    # The environment and config dumps name the backend of the run, not the base's nccl.
+    assert "dist_cfg: {'backend': 'gloo'}" in log and "backend='nccl'" not in log
     # torchrun exits non-zero if any of the 2 ranks fails; rank 0 saved the final checkpoint.
     assert (work_dir / 'iter_2.pth').is_file(), out[-3000:]
 
@@ -86,3 +88,81 @@ def test_unknown_package_base_is_refused(tmp_path):
     user_cfg.write_text("_base_ = 'mmnothere::spotter/x.py'\n")
     with pytest.raises(Exception, match='mmnothere'):
         Config.fromfile(str(user_cfg))
+
+
+# ----------------------------------------------------------------------------- guards
+DLD_TINY_PATH = osp.join(CONFIG_DIR, 'dld', 'dld_r18_synthetic_tiny.py')
+
+
+@pytest.fixture
+def train_tool(load_tool):
+    return load_tool('tools/train.py')
+
+
+@pytest.mark.parametrize('existing', ['iter_2.pth', 'last_checkpoint'])
+def test_work_dir_holding_checkpoints_is_refused(train_tool, tmp_path, existing):
+    (tmp_path / existing).write_text('')
+    with pytest.raises(SystemExit) as err:
+        train_tool.main([TINY_PATH, '--work-dir', str(tmp_path)])
+    msg = str(err.value)
+    assert f'the work dir {tmp_path} already holds checkpoints ({existing})' in msg
+    assert '--resume' in msg and '--overwrite' in msg
+
+
+def test_resume_or_overwrite_accept_a_work_dir_holding_checkpoints(train_tool, tmp_path):
+    (tmp_path / 'epoch_1.pth').write_text('')
+    train_tool.check_work_dir(str(tmp_path), resume=True, overwrite=False)
+    train_tool.check_work_dir(str(tmp_path), resume=False, overwrite=True)
+    train_tool.check_work_dir(str(tmp_path / 'fresh'), resume=False, overwrite=False)
+    with pytest.raises(SystemExit, match='exclude each other'):
+        train_tool.main([TINY_PATH, '--work-dir', str(tmp_path), '--resume', '--overwrite'])
+
+
+def test_misspelt_top_level_key_is_reported_with_the_closest_key(train_tool, tmp_path,
+                                                                 monkeypatch):
+    user_cfg = tmp_path / 'my_spotter.py'
+    user_cfg.write_text(
+        f'_base_ = {TINY_PATH!r}\n'
+        "default_hook = dict(logger=dict(type='LoggerHook', interval=1))\n"
+        # Helper variables of a config are not reported.
+        'short_side = 320\nmy_train_pipeline = []\n')
+    messages = []
+    monkeypatch.setattr(train_tool, 'print_log', lambda msg, **kw: messages.append(msg))
+    (tmp_path / 'work' / 'iter_1.pth').parent.mkdir()
+    (tmp_path / 'work' / 'iter_1.pth').write_text('')
+    with pytest.raises(SystemExit):  # stops at the work-dir guard, after the report
+        train_tool.main([str(user_cfg), '--work-dir', str(tmp_path / 'work')])
+    assert len(messages) == 1, messages
+    assert 'unknown top-level config keys' in messages[0]
+    assert '`default_hook` (did you mean `default_hooks`?)' in messages[0]
+    assert 'short_side' not in messages[0] and 'my_train_pipeline' not in messages[0]
+
+
+def test_dld_training_without_teacher_checkpoint_is_refused(train_tool, tmp_path):
+    with pytest.raises(SystemExit) as err:
+        train_tool.main([DLD_TINY_PATH, '--work-dir', str(tmp_path)])
+    assert '`model.teacher_ckpt` is not set' in str(err.value)
+    assert DLD_TINY_PATH in str(err.value)
+    assert not list(tmp_path.iterdir())  # refused before the Runner made anything
+
+
+def test_every_config_sets_a_seed_and_no_misspelt_key(train_tool, load_tool):
+    print_config = load_tool('tools/misc/print_config.py')
+    for path in print_config.config_files(CONFIG_DIR):
+        cfg = Config.fromfile(path)
+        assert cfg.get('randomness', {}).get('seed') is not None, path
+        assert train_tool.misspelt_keys(cfg) == [], path
+
+
+def test_gloo_run_reports_its_backend(monkeypatch):
+    from mmdld.utils import dist
+
+    monkeypatch.setattr(dist.torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(dist.torch_dist, 'is_initialized', lambda: True)
+    monkeypatch.setattr(dist.torch_dist, 'get_backend', lambda: 'gloo')
+    cfg = Config.fromfile(TINY_PATH)
+    cfg.launcher = 'pytorch'
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'  # the runtime base, for GPU runs
+    dist.setup_cpu_distributed(cfg)
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.env_cfg.mp_cfg.mp_start_method == 'fork'  # the rest is kept

@@ -57,3 +57,47 @@ def test_gt_with_words_is_drawn_above_the_prediction():
     ds.gt_instances = gt
     drawn = vis.add_datasample('x', np.zeros((60, 100, 3), np.uint8), ds)
     assert drawn.shape == (120, 200, 3)
+
+
+def _written_words(vis):
+    """(text, x0, x1, font size) of each word on the visualizer's current panel."""
+    renderer = vis.fig_save.canvas.get_renderer()
+    return [(t.get_text(), t.get_window_extent(renderer).x0, t.get_window_extent(renderer).x1,
+             t.get_fontsize()) for t in vis.ax_save.texts]
+
+
+def test_a_word_that_fits_is_written_as_it_is():
+    vis = build()
+    vis.get_labels_image(np.full((60, 100, 3), 255, np.uint8), ['HI'],
+                         np.array([[10., 10., 60., 30.]]), font_size=10)
+    [(text, x0, x1, size)] = _written_words(vis)
+    assert text == 'HI' and size == 10
+    assert 20 < (x0 + x1) / 2 < 50  # centred on its box (x 10-60)
+
+
+def test_long_words_stay_inside_the_text_panel():
+    vis = build()
+    width = 100
+    long_word = 'supercalifragilisticexpialidocious' * 3
+    boxes = np.array([[70., 5., 98., 20.], [0., 25., 20., 40.], [30., 45., 70., 58.]])
+    words = [long_word, 'constantinople', 'mediumlengthword']
+    panel = vis.get_labels_image(np.full((60, width, 3), 255, np.uint8), words, boxes)
+    written = _written_words(vis)
+    assert len(written) == 3
+    for text, x0, x1, size in written:
+        assert 0 <= x0 and x1 <= width, (text, x0, x1)
+        assert size >= 6
+    # The very long word is cut short with an ellipsis; the shorter ones are whole.
+    assert written[0][0].endswith('\u2026') and long_word.startswith(written[0][0][:-1])
+    assert [w[0] for w in written[1:]] == words[1:]
+    # Ink in the panel, none at its left and right borders (nothing was clipped there).
+    dark = panel.min(axis=2) < 128
+    assert dark.any()
+    assert not dark[:, 0].any() and not dark[:, -1].any()
+
+
+def test_a_prediction_at_the_threshold_is_drawn():
+    vis = build()
+    image = np.full((60, 100, 3), 255, np.uint8)
+    drawn = vis.add_datasample('x', image, prediction([0.5], ['A']), pred_score_thr=0.5)
+    assert (drawn[:, :100] != 255).any()

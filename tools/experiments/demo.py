@@ -10,14 +10,23 @@ from typing import Any, Dict, List, Optional
 from mmengine.config import Config
 
 from mmdld.apis import find_resize, short_side
-from .pipeline import (NO_MASKS, evaluate, row_from, scale_histogram, scaled_test_config,
-                       train)
+from .pipeline import (NO_MASKS, evaluate, evaluation_stages, row_from, scale_histogram,
+                       scaled_test_config, train)
 from .report import (format_table, git_commit, machine_description, stage_times_section,
                      write_report)
 from .stages import StageRunner, format_duration, python_cmd
 
 #: The teacher's E2E (None) hmean the demo is tuned to reach, in percent.
 TEACHER_TARGET = 50.0
+
+#: Expected seconds of the demo's stages on the project's 2-core CPU, for the ETA of a first
+#: run (a later run uses the times it recorded): the timed run of docs/report.md (data 14 s,
+#: teacher 22 min 40 s, student 1 min 30 s, 1 min 46 s for the evaluation of three models,
+#: 13 s for two pictures).
+DEMO_ESTIMATES: Dict[str, float] = {
+    'data': 14.0, 'teacher': 1360.0, 'student': 90.0,
+    '*/test': 20.0, '*/flops': 8.0, '*/fps': 7.0, 'picture/*': 6.5,
+}
 
 
 def ensure_data(config: str, root: str = '.', log_fn=print) -> List[str]:
@@ -88,7 +97,8 @@ def run_demo(budget: str,
              cost_images: int,
              fps_images: int,
              runner: Optional[StageRunner] = None,
-             root: str = '.') -> Dict[str, Any]:
+             root: str = '.',
+             estimates: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """Runs (or resumes) the demo and writes ``<work_dir>/report.md`` and ``report.json``.
 
     Args:
@@ -101,6 +111,8 @@ def run_demo(budget: str,
         runner (StageRunner, optional): Defaults to a new one titled ``demo``, running its
             subprocesses in ``root``.
         root (str): The repository root, which relative paths are relative to.
+        estimates (dict, optional): Expected seconds per stage name or pattern, for the ETA
+            of stages not timed by an earlier run (e.g. :data:`DEMO_ESTIMATES`).
 
     Returns:
         dict: ``rows`` (teacher, DLD student, Vanilla), ``report`` (the Markdown path),
@@ -110,6 +122,12 @@ def run_demo(budget: str,
     teacher, student, work_dir = (osp.join(root, p) for p in (teacher, student, work_dir))
     runner = runner or StageRunner('demo', cwd=root,
                                    record_file=osp.join(work_dir, 'stage_times.json'))
+    runner.estimates.update(estimates or {})
+    # The Vanilla model is named after the student's average scale, known only later.
+    runner.plan(['data', 'teacher', 'student']
+                + [stage for model in ('teacher', 'student', 'vanilla')
+                   for stage in evaluation_stages(model, fps_images)]
+                + ['picture/teacher', 'picture/student'])
     teacher_ckpt = data_and_teacher(runner, budget, names, teacher, work_dir, root)
     student_ckpt = train(runner, 'student', student, osp.join(work_dir, 'student'),
                          {'model.teacher_ckpt': teacher_ckpt})

@@ -69,8 +69,15 @@ def train(runner: StageRunner, name: str, config: str, work_dir: str,
     args = [config, '--work-dir', work_dir]
     if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         args.append('--resume')
-    runner.run(name, [ckpt], cmd=python_cmd(TOOLS['train'], *args, *cfg_options(options or {})))
+    # The run's output (its config dump first) goes to a file; the runner shows its progress.
+    runner.run(name, [ckpt], cmd=python_cmd(TOOLS['train'], *args, *cfg_options(options or {})),
+               log_file=osp.join(work_dir, 'train.log'))
     return ckpt
+
+
+def evaluation_stages(name: str, fps_images: int) -> List[str]:
+    """The names of the stages :func:`evaluate` runs for model ``name`` (for a plan)."""
+    return [f'{name}/test', f'{name}/flops'] + ([f'{name}/fps'] if fps_images > 0 else [])
 
 
 def evaluate(runner: StageRunner,
@@ -121,7 +128,8 @@ def evaluate(runner: StageRunner,
         outputs.append(paths['predictions'])
         test_args += ['--out', paths['predictions']]
     runner.run(f'{name}/test', outputs,
-               cmd=python_cmd(TOOLS['test'], *test_args, *cfg_options(test_opts)))
+               cmd=python_cmd(TOOLS['test'], *test_args, *cfg_options(test_opts)),
+               log_file=osp.join(out_dir, 'test.log'))
     runner.run(f'{name}/flops', [paths['flops']],
                cmd=python_cmd(TOOLS['flops'], config, checkpoint, '--num-images',
                               str(cost_images), '--out', paths['flops'],
@@ -201,4 +209,5 @@ def scale_histogram(predictions_pkl: str) -> Dict[float, int]:
 
 
 __all__: Sequence[str] = ('NO_MASKS', 'TOOLS', 'cfg_options', 'final_checkpoint', 'train',
-                          'evaluate', 'row_from', 'scaled_test_config', 'scale_histogram')
+                          'evaluation_stages', 'evaluate', 'row_from', 'scaled_test_config',
+                          'scale_histogram')

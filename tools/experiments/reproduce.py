@@ -22,8 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from .demo import base_short_side, data_and_teacher
-from .pipeline import (NO_MASKS, evaluate, row_from, scale_histogram, scaled_test_config,
-                       train)
+from .pipeline import (NO_MASKS, evaluate, evaluation_stages, row_from, scale_histogram,
+                       scaled_test_config, train)
 from .report import format_table, git_commit, machine_description, stage_times_section
 from .stages import StageRunner, format_duration
 
@@ -135,7 +135,8 @@ def run_reproduction(budget: str,
                      student_iters: Optional[int] = None,
                      dld_gammas: Sequence[float] = (),
                      runner: Optional[StageRunner] = None,
-                     root: str = '.') -> Dict[str, Any]:
+                     root: str = '.',
+                     estimates: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """Trains and evaluates every model of the comparison and writes the results page.
 
     Args:
@@ -156,6 +157,10 @@ def run_reproduction(budget: str,
             its subprocesses in ``root``.
         root (str): The repository root, which relative paths (configs, the data roots inside
             them, ``work_dir``, ``out_md``) are relative to.
+        estimates (dict, optional): Expected seconds per stage name or pattern, for the ETA
+            of stages not timed by an earlier run; a ``'student'`` entry (the time of the
+            student config's own schedule) stands for each variant's training, scaled to
+            ``student_iters``.
 
     Returns:
         dict: ``rows``, ``histograms`` (per DLD/DRS variant) and ``page`` (the path).
@@ -171,12 +176,25 @@ def run_reproduction(budget: str,
     given = dict(teacher=teacher, student=student)
     teacher, student, work_dir, out_md = (osp.join(root, p)
                                           for p in (teacher, student, work_dir, out_md))
+    base = base_short_side(teacher)
+    shorts = [max(1, int(round(scale * base))) for scale in vanilla_scales]
+    keys = [slug(name) for name in names]
+    estimates = dict(estimates or {})
+    if 'student' in estimates:
+        own_iters = Config.fromfile(student).train_cfg.get('max_iters') or 0
+        factor = 1.0 if student_iters is None or not own_iters else student_iters / own_iters
+        estimates.update({key: estimates['student'] * factor for key in keys})
     runner = runner or StageRunner('reproduce', cwd=root,
                                    record_file=osp.join(work_dir, 'stage_times.json'))
+    runner.estimates.update(estimates)
+    runner.plan(['data', 'teacher']
+                + [stage for short in shorts
+                   for stage in evaluation_stages(f'vanilla_S-{short}', fps_images)]
+                + [stage for key in keys
+                   for stage in [key] + evaluation_stages(key, fps_images)])
     teacher_ckpt = data_and_teacher(runner, budget, given, teacher, work_dir, root)
     costs = dict(cost_images=cost_images, fps_images=fps_images)
     eval_dir = osp.join(work_dir, 'eval')
-    base = base_short_side(teacher)
 
     rows: List[Dict[str, Any]] = []
     for scale in vanilla_scales:

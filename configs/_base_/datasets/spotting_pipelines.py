@@ -1,14 +1,17 @@
 # A text-spotting dataset in MMOCR's Dataset Preparer layout (textspotting_{train,test}.json in
-# data_root, image paths relative to it): the pipelines of paper §4.1, the dataloaders and the
-# end-to-end metric. A dataset base inherits this file and sets its data_root, its lexicons and
-# the scale of its base resolution S-N, (4 * N, N): the long side is capped at 4 x the short side
-# only to guard against extreme panoramas. MMEngine evaluates a base before the file that
+# data_root, image paths relative to it; SpottingDataset is MMOCR's OCRDataset whose errors name
+# the annotation file): the pipelines of paper §4.1, the dataloaders and the end-to-end metric.
+# A dataset base inherits this file and sets its data_root, its lexicons and the scale of its
+# base resolution S-N, (4 * N, N): the long side is capped at 4 x the short side only to guard
+# against extreme panoramas. MMEngine evaluates a base before the file that
 # inherits it, so the dataset base builds its pipelines from these two with its scale:
 #   [dict(t, scale=scale) if t['type'].endswith('Resize') else t for t in _base_.test_pipeline]
 load_steps = [
-    # A corrupt or missing image is skipped with a warning naming the file (another sample is
-    # drawn); test pipelines raise instead.
-    dict(type='mmocr.LoadImageFromFile', color_type='color_ignore_orientation',
+    # mmdld's loader is MMOCR's that also refuses truncated JPEG/PNG files (OpenCV decodes
+    # them grey): a missing, truncated or undecodable image is skipped with a warning naming
+    # the file (another sample is drawn); test pipelines raise instead. The scope prefix lets
+    # inference find mmdld's InferencerLoader.
+    dict(type='mmdld.LoadImageFromFile', color_type='color_ignore_orientation',
          ignore_empty=True),
     dict(type='mmocr.LoadOCRAnnotations', with_polygon=True, with_bbox=True, with_label=True,
          with_text=True),
@@ -36,7 +39,7 @@ train_pipeline = load_steps + [
 
 # Annotations are loaded after Resize, so GT polygons stay in the original image's frame.
 test_pipeline = [
-    dict(type='mmocr.LoadImageFromFile', color_type='color_ignore_orientation'),
+    dict(type='mmdld.LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='mmocr.Resize', keep_ratio=True),
     load_steps[1],
     pack_steps[1],
@@ -49,7 +52,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
-        type='mmocr.OCRDataset',
+        type='SpottingDataset',
         ann_file='textspotting_train.json',
         data_prefix=dict(img_path=''),
         pipeline=train_pipeline))
@@ -60,7 +63,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='mmocr.OCRDataset',
+        type='SpottingDataset',
         ann_file='textspotting_test.json',
         data_prefix=dict(img_path=''),
         test_mode=True,

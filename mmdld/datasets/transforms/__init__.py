@@ -1,5 +1,7 @@
 from .filter_instances import FilterSpottingInstances, polygon_area
 from .formatting import PackSpottingInputs
+from .loading import InferencerLoader, LoadImageFromFile, image_defect
 from .polygons_to_masks import PolygonsToMasks
 
-__all__ = ['FilterSpottingInstances', 'PackSpottingInputs', 'PolygonsToMasks', 'polygon_area']
+__all__ = ['FilterSpottingInstances', 'InferencerLoader', 'LoadImageFromFile',
+           'PackSpottingInputs', 'PolygonsToMasks', 'image_defect', 'polygon_area']

@@ -80,19 +80,38 @@ def check_polygon(polygon: np.ndarray, sample: str, index: int) -> np.ndarray:
     return arr
 
 
+def points_box_outline(polygon: np.ndarray) -> np.ndarray:
+    """The 4-point outline of the bounding box of a polygon's points.
+
+    Args:
+        polygon (np.ndarray): Flat coordinates, an even number of them (none: the origin).
+
+    Returns:
+        np.ndarray: ``[x1, y1, x2, y1, x2, y2, x1, y2]`` as float32.
+    """
+    pts = np.asarray(polygon, dtype=np.float32).reshape(-1, 2)
+    if len(pts) == 0:
+        pts = np.zeros((1, 2), np.float32)
+    (x1, y1), (x2, y2) = pts.min(0), pts.max(0)
+    return np.array([x1, y1, x2, y1, x2, y2, x1, y2], dtype=np.float32)
+
+
 @TRANSFORMS.register_module()
 class FilterSpottingInstances(BaseTransform):
     """Turn instances that a spotter cannot learn from into don't-care ones.
 
     An instance becomes don't-care (``gt_ignored[i] = True``) when its polygon has fewer than
-    three points or an area below ``min_poly_area``, or, if a ``dictionary`` is given, when its
-    text has a character the dictionary cannot encode or is longer than ``max_seq_len``. A
-    warning naming the sample and listing its don't-care instances is logged once per sample
-    (per dataloader worker). Malformed polygons (an odd number of coordinates, NaN or inf) are
-    data errors and raise ``ValueError`` naming the sample.
+    three points (the polygon is then replaced by its points' bounding box, so that the
+    geometric transforms after this one can handle it) or an area below ``min_poly_area``,
+    or, if a ``dictionary`` is given, when its text has a character the dictionary cannot
+    encode or is longer than ``max_seq_len``. A warning naming the sample and listing its
+    don't-care instances is logged once per sample (per dataloader worker). Malformed
+    polygons (an odd number of coordinates, NaN or inf) are data errors and raise
+    ``ValueError`` naming the sample.
 
     Required keys: ``gt_polygons``, ``gt_ignored``, ``gt_texts`` (when ``dictionary`` is set),
-    ``img_path`` (for messages). Modified keys: ``gt_polygons`` (float32), ``gt_ignored``.
+    ``img_path`` (for messages). Modified keys: ``gt_polygons`` (float32; a box outline for
+    fewer than 3 points), ``gt_ignored``.
 
     Args:
         dictionary (dict or Dictionary, optional): The recogniser's dictionary, an MMOCR
@@ -162,11 +181,23 @@ class FilterSpottingInstances(BaseTransform):
         checked, problems = [], []
         for i, poly in enumerate(polygons):
             poly = check_polygon(poly, sample, i)
+            if len(poly) < 6:
+                num_points = len(poly) // 2
+                # MMOCR's geometric transforms (Resize, RandomCrop) build a shapely polygon
+                # of every instance, don't-care ones too, and assert 3 points: the points'
+                # bounding box (possibly of zero area) stands in as the don't-care region.
+                poly = points_box_outline(poly)
+                ignored[i] = True
+                problems.append(f'instance {i} has a polygon of {num_points} '
+                                "point(s) (at least 3 are needed); its points' bounding box is "
+                                'kept as its region')
+                checked.append(poly)
+                continue
             checked.append(poly)
             if ignored[i]:
                 continue
             area = polygon_area(poly)
-            if len(poly) < 6 or area < self.min_poly_area or math.isnan(area):
+            if area < self.min_poly_area or math.isnan(area):
                 ignored[i] = True
                 problems.append(f'instance {i} has a degenerate polygon (area {area:.2f} px)')
                 continue

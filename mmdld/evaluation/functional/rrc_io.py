@@ -24,7 +24,7 @@ confidence (ties keep the file order), as the script does before matching.
 
 A collection is a folder or a zip of such files; its keys are the file names without the
 ``gt_``/``poly_gt_``/``res_`` prefix and the ``.txt`` extension, i.e. the image stems
-(``img_12``).
+(``img_12``). In a GT collection an empty transcription reads as ``###`` (don't-care).
 """
 import os
 import os.path as osp
@@ -33,6 +33,8 @@ import zipfile
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from .text_rules import DONT_CARE_TEXT
 
 #: One instance: flat float64 coordinates and the transcription.
 RRCInstance = Tuple[np.ndarray, str]
@@ -277,7 +279,9 @@ def load_rrc_collection(path: str,
                         prefix: Union[str, Sequence[str]],
                         num_coords: Optional[int] = None,
                         ltrb: bool = False,
-                        det_only: bool = False) -> Dict[str, List[RRCInstance]]:
+                        det_only: bool = False,
+                        empty_text_dont_care: Optional[bool] = None
+                        ) -> Dict[str, List[RRCInstance]]:
     """Read every ``.txt`` file of a folder or a zip.
 
     Args:
@@ -287,6 +291,11 @@ def load_rrc_collection(path: str,
         num_coords (int, optional): See :func:`parse_rrc_line`.
         ltrb (bool): See :func:`parse_rrc_line`.
         det_only (bool): Detection-only lines, see :func:`parse_rrc_file`.
+        empty_text_dont_care (bool, optional): Read an empty (or blank) transcription as the
+            don't-care ``###``. No word can match an empty text, and training already leaves
+            such instances out (mmdld's datasets mark them ``ignore``), so GT must not count
+            them as words to find. None: for GT collections, i.e. when every ``prefix`` is
+            one of :data:`GT_PREFIXES`.
 
     Returns:
         dict[str, list]: Instances per image stem.
@@ -305,6 +314,8 @@ def load_rrc_collection(path: str,
     else:
         raise FileNotFoundError(f'not a folder or a zip file: {path}')
     prefixes = (prefix, ) if isinstance(prefix, str) else tuple(prefix)
+    if empty_text_dont_care is None:
+        empty_text_dont_care = all(p in GT_PREFIXES for p in prefixes)
     collection: Dict[str, List[RRCInstance]] = {}
     for name, data in contents:
         where = f'{path}/{name}'
@@ -315,7 +326,11 @@ def load_rrc_collection(path: str,
         key = _strip_name(name, prefixes)
         if key in collection:
             raise ValueError(f'{where}: a second file for image {key!r}')
-        collection[key] = parse_rrc_file(content, where, num_coords, ltrb, det_only)
+        instances = parse_rrc_file(content, where, num_coords, ltrb, det_only)
+        if empty_text_dont_care:
+            instances = [(coords, text if text.strip() else DONT_CARE_TEXT)
+                         for coords, text in instances]
+        collection[key] = instances
     return collection
 
 

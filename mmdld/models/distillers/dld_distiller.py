@@ -35,7 +35,9 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
 
     ``docs/dld.md`` describes the training step (:meth:`loss`), inference (:meth:`predict`:
     DRS argmax, the student at that scale, ``dld_scale``/``dld_gflops`` in the metainfo) and
-    every argument; ``docs/new_spotter.md`` the spotter protocol.
+    every argument; ``docs/new_spotter.md`` the spotter protocol. ``tools/train.py`` refuses
+    to train without ``teacher_ckpt`` unless ``allow_random_teacher`` (tests only) is set.
+    The costs are buffers of ``cost_table``: checkpoints carry them, a resume reuses them.
     """
 
     def __init__(self,
@@ -55,6 +57,7 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
                  roi_align: Optional[dict] = None,
                  init_student_from_teacher: bool = True,
                  teacher_in_state_dict: bool = False,
+                 allow_random_teacher: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         check_model_cfg(student, 'model.student')
@@ -85,6 +88,7 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
         if self.selector is not None and self.cost_table.relative is not None:
             self.drs_loss = MODELS.build(
                 dict(self._drs_loss_cfg, scale_costs=self.cost_table.relative))
+        self._drs_loss_costs = self.cost_table.relative
         self.with_skd = skd_loss is not None and float(skd_loss.get('loss_weight', 1.0)) != 0
         self.skd_loss = MODELS.build(skd_loss) if self.with_skd else None
         self.teacher_beam_width = check_beam_width(
@@ -94,6 +98,7 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
         self.roi_align = (build_roi_align(roi_align, student_spec, teacher_spec)
                           if self.with_skd else None)
         self.init_student_from_teacher = init_student_from_teacher
+        self.allow_random_teacher = bool(allow_random_teacher)
         if init_student_from_teacher:
             self._teacher.copy_into(self.student, self.student_desc)
 
@@ -134,13 +139,19 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
         return self.cost_table.gflops_at(index)
 
     def prepare_costs(self, inputs: Tensor, data_samples: SampleList) -> None:
-        """Measures the costs the config left out, once, on this pre-processed batch."""
-        if self.cost_table.ensure(self.student, self.teacher, self.selector, inputs,
-                                  data_samples, *self._padding()):
-            if self.selector is not None and self.drs_loss is None:
-                self.drs_loss = MODELS.build(
-                    dict(self._drs_loss_cfg, scale_costs=self.cost_table.relative)).to(
-                        inputs.device)
+        """Measures the costs the config left out, once, on this pre-processed batch.
+
+        Costs loaded from a checkpoint (``cost_table``'s buffers) are not measured again;
+        ``drs_loss`` is (re)built whenever its ``T_i`` differ from the table's.
+        """
+        self.cost_table.ensure(self.student, self.teacher, self.selector, inputs, data_samples,
+                               *self._padding())
+        costs = self.cost_table.relative
+        if self.selector is not None and (self.drs_loss is None
+                                          or self._drs_loss_costs != costs):
+            self.drs_loss = MODELS.build(dict(self._drs_loss_cfg, scale_costs=costs)).to(
+                inputs.device)
+            self._drs_loss_costs = list(costs)
 
     def _require_costs(self) -> None:
         if not self.costs_ready:

@@ -5,7 +5,7 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
-from mmengine.dist import all_reduce
+from mmengine.dist import all_reduce, broadcast
 from mmengine.logging import print_log
 from torch import Tensor
 
@@ -90,7 +90,7 @@ def measure_costs(student: nn.Module,
         selector_gflops=totals[-1] / 1e9)
 
 
-class ScaleCostTable:
+class ScaleCostTable(nn.Module):
     """``T_i`` (eq. 3), GFLOPs per candidate scale and the selector's GFLOPs of a DLD model.
 
     Values the config gives are kept; the missing ones are measured by :meth:`ensure`, once,
@@ -98,6 +98,13 @@ class ScaleCostTable:
     (through ``DLDDistiller.prepare_costs``) before a training or test step, and tools may
     call before training. Given as config lines (see "Costs T_i" in ``docs/dld.md``), they
     skip the measurement.
+
+    The values are also persistent buffers (``stored_scale_costs``, ``stored_scale_gflops``,
+    ``stored_selector_gflops``; NaN while unknown), so that a checkpoint carries them and a
+    resumed run or a tested checkpoint reuses them instead of measuring again: ``L_flops``
+    never changes under a run. Measured values are broadcast from rank 0 in a distributed
+    run. A value the config gives wins over a different one in a loaded checkpoint (a warning
+    names both): the config is what the run asks for.
 
     Args:
         scales (Sequence[float]): The candidate scales.
@@ -108,14 +115,28 @@ class ScaleCostTable:
             the selector costs 0).
     """
 
+    #: (attribute, config key, buffer) of each stored value.
+    FIELDS = (('relative', 'scale_costs', 'stored_scale_costs'),
+              ('gflops', 'scale_gflops', 'stored_scale_gflops'),
+              ('selector_gflops', 'selector_gflops', 'stored_selector_gflops'))
+
     def __init__(self, scales: Sequence[float], relative: Optional[Sequence[float]] = None,
                  gflops: Optional[Sequence[float]] = None,
                  selector_gflops: Optional[float] = None, with_selector: bool = True) -> None:
+        super().__init__()
         self.scales = tuple(float(s) for s in scales)
         self.relative = self._per_scale(relative, 'scale_costs')
         self.gflops = self._per_scale(gflops, 'scale_gflops')
-        self.selector_gflops = selector_gflops if with_selector else 0.
+        self.selector_gflops = (None if selector_gflops is None else float(selector_gflops)
+                                ) if with_selector else 0.
         self.with_selector = with_selector
+        # The values the config fixed: a checkpoint does not replace them.
+        self.given = {attr for attr, _, _ in self.FIELDS if getattr(self, attr) is not None}
+        num = len(self.scales)
+        for _, _, buffer in self.FIELDS:
+            size = 1 if buffer == 'stored_selector_gflops' else num
+            self.register_buffer(buffer, torch.full((size, ), float('nan'), dtype=torch.float64))
+        self._store()
 
     @property
     def ready(self) -> bool:
@@ -141,6 +162,11 @@ class ScaleCostTable:
             self.gflops = measured.gflops
         if self.selector_gflops is None:
             self.selector_gflops = measured.selector_gflops
+        self._store()
+        # Every rank uses rank 0's values, bit for bit (a no-op outside distributed runs).
+        for _, _, buffer in self.FIELDS:
+            broadcast(getattr(self, buffer), src=0)
+        self._restore()
         print_log(
             f'DLD costs measured on a batch of {inputs.size(0)} images: scales '
             f'{list(self.scales)}, scale_costs={[round(c, 4) for c in self.relative]}, '
@@ -148,6 +174,42 @@ class ScaleCostTable:
             f'{self.selector_gflops:.4f} (put them in the config to skip this measurement)',
             logger='current')
         return True
+
+    def _store(self) -> None:
+        """Writes the known values into the buffers (NaN for the unknown ones)."""
+        for attr, _, buffer in self.FIELDS:
+            value = getattr(self, attr)
+            target = getattr(self, buffer)
+            if value is None:
+                target.fill_(float('nan'))
+            else:
+                target.copy_(torch.as_tensor(value, dtype=torch.float64).reshape(-1))
+
+    def _restore(self, warn_prefix: Optional[str] = None) -> None:
+        """Reads the values back from the buffers; given values win (with a warning)."""
+        for attr, key, buffer in self.FIELDS:
+            stored = getattr(self, buffer)
+            if not bool(torch.isfinite(stored).all()):
+                continue  # unknown there: keep what is known here
+            values = stored.tolist()
+            value = values[0] if attr == 'selector_gflops' else values
+            if attr not in self.given:
+                setattr(self, attr, value)
+                continue
+            if warn_prefix is not None and not torch.allclose(
+                    stored.cpu(), torch.as_tensor(getattr(self, attr),
+                                                  dtype=torch.float64).reshape(-1)):
+                print_log(
+                    f'{warn_prefix}`model.{key}` of the config is {getattr(self, attr)}, the '
+                    f'checkpoint holds {value}: the config is kept.', logger='current',
+                    level=30)  # logging.WARNING
+        self._store()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+        self._restore(warn_prefix='DLD costs of the loaded checkpoint: ')
 
     def _per_scale(self, values: Optional[Sequence[float]], key: str) -> Optional[List[float]]:
         if values is None:

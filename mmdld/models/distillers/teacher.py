@@ -128,6 +128,41 @@ def load_teacher_checkpoint(teacher: nn.Module, filename: str, cfg_desc: str,
     teacher.load_state_dict(ckpt_sd, strict=False)  # num_batches_tracked may be absent
 
 
+def check_teacher_for_training(cfg: Union[Config, dict]) -> None:
+    """Refuses to train a distiller whose teacher would keep its random initial weights.
+
+    Runs on the whole run config before the Runner is built (``tools/train.py``), so that the
+    mistake costs seconds rather than a run. Models that are not distillers (no
+    :class:`FrozenTeacherMixin`) pass. A distiller passes with ``model.teacher_ckpt``; with
+    ``model.teacher_in_state_dict`` and ``resume``/``load_from`` (the teacher comes from that
+    checkpoint); or with ``model.allow_random_teacher=True``, which is for tests only. Testing
+    or running inference without a teacher checkpoint is not affected: the teacher is only
+    used by the training step.
+
+    Args:
+        cfg (Config | dict): The run's config (``model``, ``resume``, ``load_from``).
+
+    Raises:
+        ValueError: Naming ``model.teacher_ckpt`` and the test-only opt-in.
+    """
+    model = cfg.get('model') or {}
+    model_type = model.get('type')
+    cls = model_type if isinstance(model_type, type) else (
+        MODELS.get(model_type) if isinstance(model_type, str) else None)
+    if cls is None or not issubclass(cls, FrozenTeacherMixin):
+        return
+    if model.get('teacher_ckpt') or model.get('allow_random_teacher', False):
+        return
+    if model.get('teacher_in_state_dict', False) and (cfg.get('resume') or cfg.get('load_from')):
+        return
+    raise ValueError(
+        '`model.teacher_ckpt` is not set: the DLD teacher would keep its random initial '
+        'weights and the student would be distilled from noise. Train the teacher with its '
+        'spotter config first, then pass --cfg-options model.teacher_ckpt=<teacher '
+        'checkpoint>. (Tests only: model.allow_random_teacher=True trains against a random '
+        'teacher.)')
+
+
 def build_teacher(cfg: TeacherCfg, ckpt: Optional[str], what: str = 'model.teacher'
                   ) -> Tuple[nn.Module, str]:
     """Builds the teacher, loads its checkpoint strictly and freezes it.
@@ -136,7 +171,8 @@ def build_teacher(cfg: TeacherCfg, ckpt: Optional[str], what: str = 'model.teach
         cfg (str | dict): Teacher model config or config file, see :func:`load_model_cfg`.
         ckpt (str, optional): Teacher checkpoint. Without one the teacher keeps its initial
             weights (a warning says so): fine for unit tests, or for testing a trained student,
-            not for distillation.
+            not for distillation (``tools/train.py`` refuses to train then, see
+            :func:`check_teacher_for_training`).
         what (str): Config key used in messages.
 
     Returns:

@@ -198,3 +198,35 @@ def test_detection_only_collections(tmp_path):
         archive.writestr('res_img_2.txt', '0,0,1,0,1,1,0,1\nHello\n')
     with pytest.raises(ValueError, match=r"res.zip/res_img_2.txt:2: 'Hello' is not a number"):
         load_rrc_collection(str(tmp_path / 'res.zip'), 'res_', det_only=True)
+
+
+def test_empty_gt_transcriptions_are_dont_care(tmp_path):
+    (tmp_path / 'gt').mkdir()
+    (tmp_path / 'gt' / 'gt_img_1.txt').write_text(
+        '0,0,10,0,10,10,0,10,Hello\n20,0,30,0,30,10,20,10,\n40,0,50,0,50,10,40,10,"  "\n')
+    (tmp_path / 'gt' / 'poly_gt_img2.txt').write_text('0,0,4,0,8,2,8,6,0,6,####\n')
+    loaded = load_rrc_collection(str(tmp_path / 'gt'), GT_PREFIXES)
+    assert [text for _, text in loaded['img_1']] == ['Hello', '###', '###']
+    assert [text for _, text in loaded['img2']] == ['###']
+    assert [text for _, text in load_rrc_collection(str(tmp_path / 'gt'), 'gt_')['img_1']] == [
+        'Hello', '###', '###']
+    # A submission's empty transcription is a prediction that reads nothing, not don't-care;
+    # either can be asked for explicitly.
+    assert [text for _, text in load_rrc_collection(
+        str(tmp_path / 'gt'), GT_PREFIXES, empty_text_dont_care=False)['img_1']] == [
+            'Hello', '', '  ']
+    (tmp_path / 'res').mkdir()
+    (tmp_path / 'res' / 'res_img_1.txt').write_text('0,0,10,0,10,10,0,10,\n')
+    assert load_rrc_collection(str(tmp_path / 'res'), 'res_')['img_1'][0][1] == ''
+
+
+def test_offline_evaluation_does_not_count_empty_gt_as_words_to_find(tmp_path):
+    from mmdld.evaluation.functional import evaluate_rrc
+    (tmp_path / 'gt').mkdir()
+    (tmp_path / 'res').mkdir()
+    (tmp_path / 'gt' / 'gt_img_1.txt').write_text(
+        '0,0,10,0,10,10,0,10,Hello\n20,0,30,0,30,10,20,10,\n')
+    (tmp_path / 'res' / 'res_img_1.txt').write_text('0,0,10,0,10,10,0,10,Hello\n')
+    metrics = evaluate_rrc(str(tmp_path / 'gt'), str(tmp_path / 'res'))
+    assert metrics['e2e/none/recall'] == 1.0 and metrics['det/recall'] == 1.0
+    assert metrics['det/num_gt'] == 1 and metrics['det/num_gt_dont_care'] == 1

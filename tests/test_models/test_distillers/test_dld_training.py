@@ -94,3 +94,25 @@ def test_dist_train_two_cpu_processes(workspace, teacher_ckpt):
     assert 'Distributed training: True' in log
     assert 'loss_drs_acc' in log and 'loss_skd_roi' in log
     assert (work_dir / 'iter_2.pth').is_file(), out[-3000:]
+
+
+@pytest.mark.slow
+def test_resume_reuses_the_costs_of_the_checkpoint(workspace, teacher_ckpt):
+    work_dir = workspace / 'dld_resume'
+    common = [sys.executable, osp.join(TOOLS_DIR, 'train.py'), DLD_CFG, '--work-dir',
+              str(work_dir)]
+    options = ['--cfg-options', f'model.teacher_ckpt={teacher_ckpt}', 'train_cfg.val_interval=100',
+               'default_hooks.checkpoint.interval=1']
+    out = _run(common + options + ['train_cfg.max_iters=1'], cwd=workspace)
+    assert 'DLD costs measured on a batch' in out
+    # The work dir now holds checkpoints: a new run without --resume is refused.
+    out = _run(common + options, cwd=workspace, expect_ok=False)
+    assert f'the work dir {work_dir} already holds checkpoints' in out
+    out = _run(common + ['--resume'] + options + ['train_cfg.max_iters=2'], cwd=workspace)
+    assert 'Resumed' in out or 'resumed' in out, out[-3000:]
+    assert 'DLD costs measured on a batch' not in out
+    first, second = (torch.load(work_dir / f'iter_{i}.pth', map_location='cpu',
+                                weights_only=False)['state_dict'] for i in (1, 2))
+    for key in ('cost_table.stored_scale_costs', 'cost_table.stored_scale_gflops',
+                'cost_table.stored_selector_gflops'):
+        assert torch.isfinite(first[key]).all() and torch.equal(first[key], second[key]), key
