@@ -15,6 +15,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
+from mmdld.evaluation.functional.polygons import shoelace_area
 from mmdld.registry import TASK_UTILS, TRANSFORMS
 
 
@@ -52,8 +53,7 @@ def polygon_area(polygon: np.ndarray) -> float:
     pts = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
     if len(pts) < 3:
         return 0.0
-    x, y = pts[:, 0], pts[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+    return shoelace_area(pts)
 
 
 def check_polygon(polygon: np.ndarray, sample: str, index: int) -> np.ndarray:

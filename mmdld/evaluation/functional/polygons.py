@@ -74,7 +74,19 @@ def outline_area(polygon: Any, where: str) -> float:
         float: Absolute value of the signed area of the closed outline; for a self-intersecting
         outline, lobes of opposite orientation subtract (a symmetric bow-tie has area 0).
     """
-    points = as_flat_coords(polygon, where).reshape(-1, 2)
+    return shoelace_area(as_flat_coords(polygon, where).reshape(-1, 2))
+
+
+def shoelace_area(points: np.ndarray) -> float:
+    """Absolute area of the closed outline through ``points`` ``(N, 2)`` (shoelace formula).
+
+    Args:
+        points (np.ndarray): ``(N, 2)`` vertices, ``N >= 1``.
+
+    Returns:
+        float: The area; lobes of opposite orientation subtract.
+    """
+    points = np.asarray(points, dtype=np.float64)
     # Relative to the first point: the same area with less cancellation for large coordinates.
     x, y = (points - points[0]).T
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
