@@ -84,7 +84,10 @@ def test_whole_test_step_is_counted_including_python_side_choices():
     assert summary['gflops'] == pytest.approx((hand_flops(8, 8) + hand_flops(8, 16)) / 2 / 1e9)
     assert summary['dld_gflops'] == 2.0 and summary['dld_scale'] == 0.5
     assert summary['input_shapes'] == [(1, 3, 8, 8), (1, 3, 8, 16)]
-    assert summary["methods"] == {"jit": 2}
+    # The selector is the DRS part; the rest belongs to no spotter part.
+    assert result['parts'] == dict(DRS=3 * 8 * 8, other=hand_flops(8, 8) - 3 * 8 * 8,
+                                   RoIAlign=0, total=hand_flops(8, 8))
+    assert summary['parts_gflops']['DRS'] == pytest.approx(3 * (64 + 128) / 2 / 1e9)
 
 
 def test_benchmark_times_images_after_warmup():
@@ -138,12 +141,11 @@ class UntraceableToy(ToyCostSpotter):
         return super().forward(inputs, data_samples, mode)
 
 
-def test_untraceable_models_are_counted_by_dispatch():
-    with pytest.warns(UserWarning, match='JIT tracing failed'):
-        result = count_inference_flops(UntraceableToy().eval(), batch(1))
-    assert result['method'] == 'dispatch'
-    assert result['flops'] == hand_flops(8, 16)
-    assert result['dld_scale'] == [0.5]
+def test_an_untraceable_model_is_an_error_naming_it():
+    # Every model of the project traces; a partial count would be silently wrong.
+    with pytest.raises(RuntimeError, match=r'JIT tracing of the test step of UntraceableToy '
+                       r'failed \(.*\); the counter needs a traceable forward'):
+        count_inference_flops(UntraceableToy().eval(), batch(1))
 
 
 class _OneOffWorkSpotter(ToyCostSpotter):

@@ -7,11 +7,13 @@ Example::
 
 Every image of the test dataloader is run through the complete test step
 (``model(..., mode='predict')``: detection, recognition of the detected instances and, for DLD
-models, the Dynamic Resolution Selector with the scale it picks for that image) and traced by
-MMEngine's ``FlopAnalyzer`` (one multiply-add = one FLOP); a step that JIT tracing cannot follow
-is counted with PyTorch's ``FlopCounterMode`` instead (convolutions, matrix products and RNNs
-only), and the output says so. Models that report ``dld_gflops`` in their predictions' metainfo
-get that average printed too.
+models, the Dynamic Resolution Selector with the scale it picks for that image) and counted by
+the project's one FLOP counter (``mmdld.models.task_modules``: MMEngine's ``FlopAnalyzer``, one
+multiply-add = one FLOP, plus recurrent layers, MMCV's RoIAlign and the attention decoder's
+contractions; evaluation-only work such as ``test_cfg.rec_on_gt`` is left out). It prints the
+average per image and the share of each part (DRS, backbone, neck, RPN, box and mask heads, RoI
+extractors with RoIAlign, recognition convs, BiLSTM, decoder). Models that report
+``dld_gflops`` in their predictions' metainfo get that average printed too.
 """
 import argparse
 import json
@@ -67,9 +69,11 @@ def main(argv=None) -> dict:
 
     lines = ['=' * 40, f'Images: {num_images}',
              f'Input shapes: {", ".join(str(shape) for shape in result["input_shapes"])}',
-             f'FLOPs per image (whole test step): {result["gflops"]:.3f} G',
-             'Counted by: ' + ', '.join(f'{method} ({n} images)'
-                                        for method, n in result['methods'].items())]
+             f'FLOPs per image (whole test step): {result["gflops"]:.3f} G']
+    parts = result['parts_gflops']
+    for part, gflops in parts.items():
+        if part != 'total' and parts.get('total'):
+            lines.append(f'  {part:<18} {gflops:8.4f} G  {100 * gflops / parts["total"]:5.1f}%')
     if 'dld_gflops' in result:
         lines.append(f'FLOPs per image reported by the model: {result["dld_gflops"]:.3f} G')
     if 'dld_scale' in result:

@@ -15,10 +15,12 @@ dld_model = dict(
     init_student_from_teacher=True,
     teacher_in_state_dict=False,
     selector=dict(type='DynamicResolutionSelector', scales=dld_scales, temperature=5.0),
-    # T_i of eq. 3 (student FLOPs at each scale over the teacher's at full resolution) and the
-    # absolute GFLOPs reported per test image. None: measured with MMEngine's FlopAnalyzer on
-    # the first batch by `DLDDistiller.prepare_costs` (which forward calls) and logged;
-    # `tools/analysis_tools/measure_scale_costs.py CONFIG` prints the lines to paste here instead.
+    # T_i of eq. 3 (student FLOPs of the whole test step at each scale over the teacher's at
+    # full resolution), the absolute GFLOPs reported per test image and the DRS's GFLOPs.
+    # Measure them on held-out images with `tools/analysis_tools/measure_scale_costs.py CONFIG
+    # --checkpoint TEACHER.pth [--out FILE]` and pass its JSON as `model.scale_costs_file=FILE`
+    # (or paste the lines it prints here). None and no file: taken from a loaded checkpoint,
+    # else measured once on the first batch by `DLDDistiller.prepare_costs` (docs/dld.md).
     scale_costs=None,
     scale_gflops=None,
     selector_gflops=None,

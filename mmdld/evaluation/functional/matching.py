@@ -21,7 +21,7 @@ predictions add up to all predictions.
 Areas follow the RRC scripts, see :mod:`.polygons`: a self-intersecting polygon's own area is its
 outline's shoelace area, only the intersections use the repaired geometry.
 """
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from .text_rules import (DONT_CARE_TEXT, MIN_WORD_SPOTTING_LENGTH,
 NO_LEXICON = 'none'
 #: Names of the per-image counts of :func:`evaluate_image`, in order.
 COUNT_FIELDS = ('num_matched', 'num_gt', 'num_det', 'num_gt_dont_care', 'num_det_dont_care')
+#: A matched ``(gt_index, pred_index)`` pair.
+Pair = Tuple[int, int]
 
 
 def greedy_match(iou: np.ndarray, gt_care: np.ndarray, pred_care: np.ndarray,
@@ -84,6 +86,36 @@ def evaluate_image(gt_polygons: Sequence[Any],
                    name: str = '') -> Dict[str, List[int]]:
     """Count detection, end-to-end and word-spotting hits of one image.
 
+    The counts of :func:`evaluate_image_matches`, which documents the arguments.
+
+    Returns:
+        dict[str, list[int]]: ``[hits, care GT, care predictions, don't-care GT, dropped
+        predictions]`` (:data:`COUNT_FIELDS`) under ``'det'``, ``'e2e/<lexicon>'`` and (with
+        ``word_spotting``) ``'ws/<lexicon>'``; for ``'det'`` the hits are the matched pairs,
+        for the others the matched pairs whose texts agree.
+    """
+    counts, _ = evaluate_image_matches(
+        gt_polygons, gt_texts, gt_ignored, pred_polygons, pred_texts, lexicons,
+        iou_thr=iou_thr, dont_care_area_thr=dont_care_area_thr, word_spotting=word_spotting,
+        max_lexicon_dist=max_lexicon_dist, lexicon_min_length=lexicon_min_length, name=name)
+    return counts
+
+
+def evaluate_image_matches(gt_polygons: Sequence[Any],
+                           gt_texts: Sequence[str],
+                           gt_ignored: Sequence[bool],
+                           pred_polygons: Sequence[Any],
+                           pred_texts: Sequence[str],
+                           lexicons: Optional[Mapping[str, Lexicon]] = None,
+                           *,
+                           iou_thr: float = 0.5,
+                           dont_care_area_thr: float = 0.5,
+                           word_spotting: bool = True,
+                           max_lexicon_dist: Optional[int] = None,
+                           lexicon_min_length: int = MIN_WORD_SPOTTING_LENGTH,
+                           name: str = '') -> Tuple[Dict[str, List[int]], Dict[str, List[Pair]]]:
+    """Count detection, end-to-end and word-spotting hits of one image, and say which pairs hit.
+
     Args:
         gt_polygons (Sequence): GT polygons (care and don't-care), ``[x1, y1, ...]`` each.
         gt_texts (Sequence[str]): GT transcriptions; ``'###'`` marks don't-care.
@@ -102,10 +134,13 @@ def evaluate_image(gt_polygons: Sequence[Any],
         name (str): Image name for error messages.
 
     Returns:
-        dict[str, list[int]]: ``[hits, care GT, care predictions, don't-care GT, dropped
-        predictions]`` (:data:`COUNT_FIELDS`) under ``'det'``, ``'e2e/<lexicon>'`` and (with
-        ``word_spotting``) ``'ws/<lexicon>'``; for ``'det'`` the hits are the matched pairs,
-        for the others the matched pairs whose texts agree.
+        tuple[dict, dict]: The counts and the hits. Counts: ``[hits, care GT, care
+        predictions, don't-care GT, dropped predictions]`` (:data:`COUNT_FIELDS`) under
+        ``'det'``, ``'e2e/<lexicon>'`` and (with ``word_spotting``) ``'ws/<lexicon>'``; for
+        ``'det'`` the hits are the matched pairs, for the others the matched pairs whose texts
+        agree. Hits: under the same keys, the ``(gt_index, pred_index)`` pairs that count as
+        hits (indices into ``gt_polygons`` and ``pred_polygons``, in GT order), so that
+        ``len(hits[key]) == counts[key][0]``.
 
     Raises:
         ValueError: If the lengths of the inputs disagree, a lexicon is named ``'none'``, or a
@@ -134,16 +169,16 @@ def evaluate_image(gt_polygons: Sequence[Any],
         settings[lex_name] = lexicon.correct(
             pred_texts, max_dist=max_lexicon_dist, min_length=lexicon_min_length)
 
-    counts = {}
+    counts, hits = {}, {}
     gt_dc = np.array([bool(flag) or text == DONT_CARE_TEXT
                       for flag, text in zip(gt_ignored, gt_texts)], dtype=bool)
     pred_dc = _dropped_predictions(coverage, gt_dc, dont_care_area_thr)
     pairs = greedy_match(iou, ~gt_dc, ~pred_dc, iou_thr)
     sizes = _care_sizes(gt_dc, pred_dc)
-    counts['det'] = [len(pairs), *sizes]
+    counts['det'], hits['det'] = [len(pairs), *sizes], pairs
     for setting, texts in settings.items():
-        hits = sum(texts_match(gt_texts[g], texts[p]) for g, p in pairs)
-        counts[f'e2e/{setting}'] = [hits, *sizes]
+        right = [(g, p) for g, p in pairs if texts_match(gt_texts[g], texts[p])]
+        counts[f'e2e/{setting}'], hits[f'e2e/{setting}'] = [len(right), *sizes], right
 
     if word_spotting:
         ws_dc = gt_dc | np.array([not is_word_spotting_care(text) for text in gt_texts],
@@ -153,9 +188,9 @@ def evaluate_image(gt_polygons: Sequence[Any],
         ws_pairs = greedy_match(iou, ~ws_dc, ~ws_pred_dc, iou_thr)
         sizes = _care_sizes(ws_dc, ws_pred_dc)
         for setting, texts in settings.items():
-            hits = sum(ws_gt[g] == texts[p].upper() for g, p in ws_pairs)
-            counts[f'ws/{setting}'] = [hits, *sizes]
-    return counts
+            right = [(g, p) for g, p in ws_pairs if ws_gt[g] == texts[p].upper()]
+            counts[f'ws/{setting}'], hits[f'ws/{setting}'] = [len(right), *sizes], right
+    return counts, hits
 
 
 def _care_sizes(gt_dont_care: np.ndarray, pred_dropped: np.ndarray) -> List[int]:

@@ -9,9 +9,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from mmdld.registry import METRICS
-from ..functional import (DONT_CARE_TEXT, NO_LEXICON, accumulate, evaluate_image,
-                          format_tables, load_image_lexicons, paper_results, summarize,
-                          texts_match, write_rrc_collection)
+from ..functional import (DONT_CARE_TEXT, NO_LEXICON, PER_IMAGE_FILE, RECORD_KEYS, accumulate,
+                          evaluate_image_matches, format_tables, load_image_lexicons,
+                          paper_results, summarize, texts_match, write_per_image,
+                          write_rrc_collection)
 from ..functional.lexicon import LEXICON_FORMATS
 from ..functional.text_rules import MIN_WORD_SPOTTING_LENGTH
 
@@ -46,6 +47,11 @@ def _polygons(instances: Any, where: str) -> List[np.ndarray]:
         raise ValueError(f'{where}.bboxes has non-finite values')
     x1, y1, x2, y2 = boxes.T
     return list(np.stack([x1, y1, x2, y1, x2, y2, x1, y2], axis=1))
+
+
+def _optional_float(value: Any) -> Optional[float]:
+    """A number (Python, numpy or a one-element tensor) as a float; ``None`` stays ``None``."""
+    return None if value is None else float(_to_numpy(value).reshape(-1)[0])
 
 
 def _texts(instances: Any, num: int, where: str, default: Optional[str] = None) -> List[str]:
@@ -109,8 +115,10 @@ class E2ESpottingMetric(BaseMetric):
         lexicon_min_length (int): Predictions shorter than this keep their text (lexicon words
             have at least 3 characters).
         word_spotting (bool): Also report word spotting.
-        outfile_dir (str, optional): Write ``spotting_results.json`` (paper names) here, and
-            with ``dump_submission`` the predictions and GT in the RRC formats:
+        outfile_dir (str, optional): Write ``spotting_results.json`` (paper names) and
+            ``per_image.json`` (what each image contributed, see
+            :mod:`mmdld.evaluation.functional.per_image`) here, and with ``dump_submission``
+            the predictions and GT in the RRC formats:
             ``submission/res_<stem>.txt`` + ``submission.zip``, ``submission_<lexicon>/`` +
             ``.zip`` with lexicon-corrected texts (for the official RRC scripts, which have no
             lexicons), and ``gt/gt_<stem>.txt`` + ``gt.zip``, for offline evaluation (see
@@ -205,29 +213,38 @@ class E2ESpottingMetric(BaseMetric):
             keep = np.flatnonzero(scores >= self.score_thr)
             pred_polys = [pred_polys[i] for i in keep]
             pred_texts = [pred_texts[i] for i in keep]
+            scores = [float(scores[i]) for i in keep]
 
         all_polys = gt_polys + ign_polys
         all_texts = gt_texts + ign_texts
         all_ignored = [False] * len(gt_polys) + [True] * len(ign_polys)
         lexicons = load_image_lexicons(self.lexicons, stem, self.lexicon_format)
+        counts, hits = evaluate_image_matches(
+            all_polys,
+            all_texts,
+            all_ignored,
+            pred_polys,
+            pred_texts,
+            lexicons,
+            iou_thr=self.iou_thr,
+            dont_care_area_thr=self.dont_care_area_thr,
+            word_spotting=self.word_spotting,
+            max_lexicon_dist=self.max_lexicon_dist,
+            lexicon_min_length=self.lexicon_min_length,
+            name=name)
+        # The per-image record (``per_image.json``, see functional/per_image.py).
         result: Dict[str, Any] = dict(
             name=stem,
-            counts=evaluate_image(
-                all_polys,
-                all_texts,
-                all_ignored,
-                pred_polys,
-                pred_texts,
-                lexicons,
-                iou_thr=self.iou_thr,
-                dont_care_area_thr=self.dont_care_area_thr,
-                word_spotting=self.word_spotting,
-                max_lexicon_dist=self.max_lexicon_dist,
-                lexicon_min_length=self.lexicon_min_length,
-                name=name),
-            rec=self._rec_counts(sample, gt_texts, name),
-            scale=_get(sample, 'dld_scale'),
-            gflops=_get(sample, 'dld_gflops'))
+            img_path=name,
+            scale=_optional_float(_get(sample, 'dld_scale')),
+            gflops=_optional_float(_get(sample, 'dld_gflops')),
+            gt_texts=[text for text in gt_texts if text != DONT_CARE_TEXT],
+            num_gt_dont_care=counts['det'][3],
+            det_texts=pred_texts,
+            det_scores=scores,
+            matched_texts=[all_texts[g] for g, _ in hits[f'e2e/{NO_LEXICON}']],
+            counts=counts,
+            rec=self._rec_counts(sample, gt_texts, name))
 
         if self.outfile_dir is not None and self.dump_submission:
             # RRC files mark don't-care GT with '###', whatever their transcription.
@@ -290,6 +307,12 @@ class E2ESpottingMetric(BaseMetric):
             json.dump(dict(paper_results(metrics), metrics=metrics, num_images=len(results),
                            iou_thr=self.iou_thr), f, indent=2)
         logger.info(f'Text spotting results written to {json_path}')
+        per_image_path = osp.join(self.outfile_dir, PER_IMAGE_FILE)
+        write_per_image(per_image_path,
+                        [{key: result[key] for key in RECORD_KEYS} for result in results],
+                        iou_thr=self.iou_thr, score_thr=self.score_thr,
+                        dont_care_area_thr=self.dont_care_area_thr)
+        logger.info(f'Per-image records written to {per_image_path}')
         if not self.dump_submission:
             return
         names = [result['name'] for result in results]

@@ -49,6 +49,7 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
                  scale_costs: Optional[Sequence[float]] = None,
                  scale_gflops: Optional[Sequence[float]] = None,
                  selector_gflops: Optional[float] = None,
+                 scale_costs_file: Optional[str] = None,
                  drs_loss: dict = dict(type='DRSLoss', gamma=0.1, loss_weight=1.0),
                  skd_loss: Optional[dict] = dict(type='SKDLoss'),
                  rec_loss_weight: float = 1.0,
@@ -83,7 +84,7 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
         cfg_costs = self._drs_loss_cfg.pop('scale_costs', None)
         self.cost_table = ScaleCostTable(
             self.scales, scale_costs if scale_costs is not None else cfg_costs, scale_gflops,
-            selector_gflops, with_selector=self.selector is not None)
+            selector_gflops, with_selector=self.selector is not None, costs_file=scale_costs_file)
         self.drs_loss: Optional[nn.Module] = None
         if self.selector is not None and self.cost_table.relative is not None:
             self.drs_loss = MODELS.build(

@@ -1,15 +1,18 @@
-"""The DLD cost table: ``T_i`` and GFLOPs per scale, from the config or measured once."""
+"""The DLD cost table: ``T_i`` and GFLOPs per scale, from the config, a cost file or measured
+once."""
+import json
+import os.path as osp
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-from mmengine.analysis import FlopAnalyzer
 from mmengine.dist import all_reduce, broadcast
 from mmengine.logging import print_log
 from torch import Tensor
 
-from mmdld.models.utils import count_forward_flops, normalise_costs, resize_batch
+from mmdld.models.task_modules import count_flops, count_predict_flops
+from mmdld.models.utils import normalise_costs, resize_batch
 
 
 @dataclass
@@ -21,19 +24,62 @@ class ScaleCosts:
             scale over the teacher's at full resolution.
         gflops (list[float]): The student's average GFLOPs per image at each candidate scale.
         selector_gflops (float): GFLOPs per image of the selector (0 without one).
+        reference_gflops (float): The teacher's average GFLOPs per image at full resolution.
     """
     relative: List[float]
     gflops: List[float]
     selector_gflops: float
+    reference_gflops: float = float('nan')
 
 
-def selector_gflops(selector: nn.Module, inputs: Tensor) -> float:
-    """GFLOPs per image of a selector's forward on ``inputs`` (MMEngine's ``FlopAnalyzer``)."""
-    analyzer = FlopAnalyzer(selector, (inputs, ))
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
-    analyzer.tracer_warnings('none')
-    return float(analyzer.total()) / inputs.size(0) / 1e9
+def selector_gflops(selector: nn.Module, inputs: Tensor,
+                    img_shapes: Optional[Sequence[Sequence[int]]] = None) -> float:
+    """GFLOPs per image of a selector's forward on ``inputs`` (the project's FLOP counter).
+
+    Args:
+        selector (nn.Module): The DRS.
+        inputs (Tensor): Pre-processed batch ``[B, C, H, W]``.
+        img_shapes (Sequence, optional): Valid ``(h, w)`` per image, as the distiller passes
+            them (the DRS crops each image out of the padding before resizing it).
+    """
+    kwargs = {} if img_shapes is None else dict(img_shapes=[tuple(s[:2]) for s in img_shapes])
+    return count_flops(selector, (inputs, ), kwargs).total / inputs.size(0) / 1e9
+
+
+def load_costs_file(path: str, scales: Sequence[float]) -> Dict[str, object]:
+    """The costs of a file written by ``tools/analysis_tools/measure_scale_costs.py --out``.
+
+    Args:
+        path (str): The JSON file (``model.scale_costs_file``).
+        scales (Sequence[float]): The model's candidate scales; the file's must be the same.
+
+    Returns:
+        dict: ``scale_costs`` and ``scale_gflops`` (lists), and ``selector_gflops`` when the
+        file has it.
+
+    Raises:
+        FileNotFoundError, KeyError, ValueError: Naming the file and the key.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'DLDDistiller: `model.scale_costs_file` {path} does not exist '
+                                '(the analysis tool measure_scale_costs.py --out writes it)')
+    with open(path, encoding='utf-8') as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f'DLDDistiller: `model.scale_costs_file` {path} is not JSON: '
+                             f'{err}') from err
+    for key in ('scales', 'scale_costs', 'scale_gflops'):
+        if key not in data:
+            raise KeyError(f'DLDDistiller: `model.scale_costs_file` {path} has no `{key}`')
+    if len(data['scales']) != len(scales) or any(
+            abs(float(a) - float(b)) > 1e-6 for a, b in zip(data['scales'], scales)):
+        raise ValueError(f'DLDDistiller: `model.scale_costs_file` {path} was measured at the '
+                         f'scales {data["scales"]}, the model\'s are {list(scales)}')
+    costs = {key: [float(v) for v in data[key]] for key in ('scale_costs', 'scale_gflops')}
+    if data.get('selector_gflops') is not None:
+        costs['selector_gflops'] = float(data['selector_gflops'])
+    return costs
 
 
 @torch.no_grad()
@@ -47,9 +93,10 @@ def measure_costs(student: nn.Module,
                   pad_value: float) -> ScaleCosts:
     """Measures the student at every scale and the teacher at 1.0 on one pre-processed batch.
 
-    Uses :func:`~mmdld.models.utils.count_forward_flops` (MMEngine's ``FlopAnalyzer`` on the
-    models' tensor-mode ``_forward``), on the batch resized by
-    :func:`~mmdld.models.utils.resize_batch` exactly as the student sees it. In a distributed
+    Counts each model's whole test step (:func:`~mmdld.models.task_modules.count_predict_flops`,
+    detections and every decoder step included) on the batch resized by
+    :func:`~mmdld.models.utils.resize_batch` exactly as the student sees it, and the selector
+    on the full-resolution batch. In a distributed
     run every process measures its own batch and the per-image averages are averaged over the
     processes, so all of them use the same costs.
 
@@ -72,12 +119,13 @@ def measure_costs(student: nn.Module,
         module.eval()
     try:
         # The teacher at full resolution (the reference), then the student at each scale.
-        flops = [count_forward_flops(teacher, inputs, data_samples) / num]
+        flops = [count_predict_flops(teacher, inputs, data_samples)[0].total / num]
         for scale in scales:
             scaled, samples = resize_batch(inputs, data_samples, scale, size_divisor=size_divisor,
                                            pad_value=pad_value, rescale_gt=False)
-            flops.append(count_forward_flops(student, scaled, samples) / num)
-        drs = selector_gflops(selector, inputs) * 1e9 if selector is not None else 0.
+            flops.append(count_predict_flops(student, scaled, samples)[0].total / num)
+        img_shapes = [s.metainfo['img_shape'] for s in data_samples]
+        drs = selector_gflops(selector, inputs, img_shapes) * 1e9 if selector is not None else 0.
     finally:
         for module, mode in modes:
             module.train(mode)
@@ -87,14 +135,17 @@ def measure_costs(student: nn.Module,
     return ScaleCosts(
         relative=normalise_costs(totals[1:-1], totals[0]),
         gflops=[f / 1e9 for f in totals[1:-1]],
-        selector_gflops=totals[-1] / 1e9)
+        selector_gflops=totals[-1] / 1e9,
+        reference_gflops=totals[0] / 1e9)
 
 
 class ScaleCostTable(nn.Module):
     """``T_i`` (eq. 3), GFLOPs per candidate scale and the selector's GFLOPs of a DLD model.
 
-    Values the config gives are kept; the missing ones are measured by :meth:`ensure`, once,
-    on a pre-processed batch (:func:`measure_costs`), which ``DLDDistiller.forward`` calls
+    Values the config gives are kept; then those of ``costs_file`` (``model.scale_costs_file``,
+    written by ``tools/analysis_tools/measure_scale_costs.py --out``: ``T_i`` averaged over
+    held-out images); the missing ones are measured by :meth:`ensure`, once, on a
+    pre-processed batch (:func:`measure_costs`), which ``DLDDistiller.forward`` calls
     (through ``DLDDistiller.prepare_costs``) before a training or test step, and tools may
     call before training. Given as config lines (see "Costs T_i" in ``docs/dld.md``), they
     skip the measurement.
@@ -113,6 +164,8 @@ class ScaleCostTable(nn.Module):
         selector_gflops (float, optional): DRS GFLOPs per image.
         with_selector (bool): Whether there is a DRS (without one, ``T_i`` is not needed and
             the selector costs 0).
+        costs_file (str, optional): A cost file (:func:`load_costs_file`); its values count
+            as given by the config, for the keys the config leaves out.
     """
 
     #: (attribute, config key, buffer) of each stored value.
@@ -122,9 +175,16 @@ class ScaleCostTable(nn.Module):
 
     def __init__(self, scales: Sequence[float], relative: Optional[Sequence[float]] = None,
                  gflops: Optional[Sequence[float]] = None,
-                 selector_gflops: Optional[float] = None, with_selector: bool = True) -> None:
+                 selector_gflops: Optional[float] = None, with_selector: bool = True,
+                 costs_file: Optional[str] = None) -> None:
         super().__init__()
         self.scales = tuple(float(s) for s in scales)
+        if costs_file is not None:
+            from_file = load_costs_file(costs_file, self.scales)
+            relative = from_file['scale_costs'] if relative is None else relative
+            gflops = from_file['scale_gflops'] if gflops is None else gflops
+            if selector_gflops is None:
+                selector_gflops = from_file.get('selector_gflops')
         self.relative = self._per_scale(relative, 'scale_costs')
         self.gflops = self._per_scale(gflops, 'scale_gflops')
         self.selector_gflops = (None if selector_gflops is None else float(selector_gflops)
@@ -167,12 +227,16 @@ class ScaleCostTable(nn.Module):
         for _, _, buffer in self.FIELDS:
             broadcast(getattr(self, buffer), src=0)
         self._restore()
+        share = (f' ({100 * self.selector_gflops / measured.reference_gflops:.2f}% of the '
+                 f"teacher's {measured.reference_gflops:.4f})"
+                 if measured.reference_gflops > 0 else '')
         print_log(
             f'DLD costs measured on a batch of {inputs.size(0)} images: scales '
             f'{list(self.scales)}, scale_costs={[round(c, 4) for c in self.relative]}, '
             f'scale_gflops={[round(g, 4) for g in self.gflops]}, selector_gflops='
-            f'{self.selector_gflops:.4f} (put them in the config to skip this measurement)',
-            logger='current')
+            f'{self.selector_gflops:.4f}{share} (measure them on held-out images with the '
+            'analysis tool measure_scale_costs.py --out and set `scale_costs_file` to skip '
+            'this measurement)', logger='current')
         return True
 
     def _store(self) -> None:

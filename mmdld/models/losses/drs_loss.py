@@ -59,15 +59,35 @@ class DRSAccuracyLoss(nn.Module):
     at least one valid step. Images without text contribute nothing to L_acc; L_flops alone then
     pushes them to the cheapest scale, which costs nothing in accuracy.
 
+    What is mixed by ``h`` (``mixture``): for the one-hot ``h`` of training (eq. 5) both choices
+    give eq. 2's value, ``KL(y_{s_j} || y)`` of the chosen scale ``j``; they differ in the
+    straight-through gradient. ``'distributions'`` is eq. 2 as written, ``KL(sum_i h_i y_{s_i}
+    || y)``: its gradient towards scale ``i`` is ``KL(y_{s_i} || y) - KL(y_{s_i} || y_{s_j})``,
+    zero for every ``i`` when the chosen scale reads as the teacher does (the KL is minimal at
+    ``P = y``, so mixing in a little of a worse scale costs only to second order), and L_flops then
+    pushes alone. ``'losses'`` mixes the per-scale losses, ``sum_i h_i KL(y_{s_i} || y)``: its
+    gradient towards scale ``i`` is that scale's own ``KL(y_{s_i} || y)``, i.e. the gradient of
+    the expected loss under the relaxed ``h``, whose minimum is the per-image argmin of L_acc +
+    gamma * L_flops (``docs/drs_diagnosis.md``: on the demo neither form made the choice
+    image-dependent).
+
     Args:
         eps (float): Floor of ``P`` inside the log, so ``P_c = 0`` (possible after an underflow)
             gives ``0 * log(eps) = 0`` instead of a NaN. Defaults to 1e-12.
+        mixture (str): ``'distributions'`` (eq. 2 as written, the default) or ``'losses'``.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
     """
 
-    def __init__(self, eps: float = 1e-12, loss_weight: float = 1.0) -> None:
+    MIXTURES = ('distributions', 'losses')
+
+    def __init__(self, eps: float = 1e-12, mixture: str = 'distributions',
+                 loss_weight: float = 1.0) -> None:
         super().__init__()
+        if mixture not in self.MIXTURES:
+            raise ValueError(f'DRSAccuracyLoss: `mixture` must be one of {self.MIXTURES}, got '
+                             f'{mixture!r}')
         self.eps = eps
+        self.mixture = mixture
         self.loss_weight = loss_weight
 
     def forward(self, h: Tensor, inputs: AccuracyInputs) -> Tensor:
@@ -98,10 +118,16 @@ class DRSAccuracyLoss(nn.Module):
         check_finite(name, 'student_log_probs', student_log_probs)
         check_finite(name, 'teacher_log_probs', teacher_log_probs)
 
-        student_probs = student_log_probs.detach().exp()
-        mixture = torch.einsum('nk,knlc->nlc', h, student_probs)
-        log_mixture = mixture.clamp_min(self.eps).log()
-        kl = (mixture * (log_mixture - teacher_log_probs.detach())).sum(dim=-1)  # [N, L]
+        student_log_probs = student_log_probs.detach()
+        teacher_log_probs = teacher_log_probs.detach()
+        student_probs = student_log_probs.exp()
+        if self.mixture == 'losses':
+            per_scale = (student_probs * (student_log_probs - teacher_log_probs)).sum(-1)
+            kl = torch.einsum('nk,knl->nl', h, per_scale)  # [N, L]
+        else:
+            mixture = torch.einsum('nk,knlc->nlc', h, student_probs)
+            log_mixture = mixture.clamp_min(self.eps).log()
+            kl = (mixture * (log_mixture - teacher_log_probs)).sum(dim=-1)  # [N, L]
 
         mask = (valid_mask != 0).to(kl.dtype)
         _, img_inds = torch.unique(img_inds, return_inverse=True)

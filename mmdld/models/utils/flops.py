@@ -2,26 +2,23 @@
 
 The authors' release approximates the cost as ``s ** 1.5``; mmdld measures it instead, because
 the real ratio depends on the architecture (the backbone scales as ``s ** 2``, the RoI heads
-hardly at all), which is exactly what the trade-off of eq. 4 should see.
+hardly at all), which is exactly what the trade-off of eq. 4 should see. The count is the
+whole test step (``mode='predict'``: detection, masks, recognition of every detection, each
+decoder step), by the project's one counter, :mod:`mmdld.models.task_modules.flops_counter`.
 """
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Iterable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-from mmengine.analysis import FlopAnalyzer
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
+from mmdld.models.task_modules import FlopCount, count_flops, count_predict_flops
 from .resize import resize_batch
 
 
 class _TensorForward(nn.Module):
-    """Presents ``model._forward(inputs, data_samples)`` as ``forward(inputs)`` for tracing.
-
-    ``FlopAnalyzer`` traces ``module(*inputs)`` with tensor arguments only, and the trace needs
-    tensor outputs; detectors take data samples and may return nested structures, so the samples
-    are bound here and the outputs flattened to a tuple of tensors.
-    """
+    """``model._forward(inputs, data_samples)`` as ``forward(inputs)``, outputs flattened."""
 
     def __init__(self, model: nn.Module, data_samples: Optional[list]) -> None:
         super().__init__()
@@ -31,7 +28,7 @@ class _TensorForward(nn.Module):
     def forward(self, inputs: Tensor) -> tuple:
         outputs = flatten_tensors(self.model._forward(inputs, self.data_samples))
         # A trace needs at least one output; a model returning none still had its ops counted.
-        return tuple(outputs) if outputs else (inputs.new_zeros(()), )
+        return tuple(outputs) if outputs else (inputs.reshape(-1)[:1], )
 
 
 def flatten_tensors(obj: Any) -> List[Tensor]:
@@ -49,11 +46,11 @@ def flatten_tensors(obj: Any) -> List[Tensor]:
 
 def count_forward_flops(model: nn.Module, inputs: Tensor,
                         data_samples: Optional[list] = None) -> int:
-    """FLOPs of one ``model._forward(inputs, data_samples)`` call, measured by MMEngine.
+    """FLOPs of one tensor-mode ``model._forward(inputs, data_samples)`` call.
 
-    ``mmengine.analysis.FlopAnalyzer`` traces the call and counts each operator (a fused
-    multiply-add counts as one FLOP, the convention of MMEngine and fvcore); operators it does not
-    know are skipped silently.
+    MMDetection's analysis forward (for a two-stage detector: the heads on the first proposals,
+    no decoding), by the same counter as the test step; ``T_i`` count the whole test step
+    (:func:`measure_scale_flops`).
 
     Args:
         model (nn.Module): A model with MMDetection's tensor-mode ``_forward``.
@@ -63,31 +60,33 @@ def count_forward_flops(model: nn.Module, inputs: Tensor,
     Returns:
         int: Total FLOPs for the whole batch.
     """
-    analyzer = FlopAnalyzer(_TensorForward(model, data_samples), (inputs, ))
-    analyzer.unsupported_ops_warnings(False)
-    analyzer.uncalled_modules_warnings(False)
-    analyzer.tracer_warnings('none')
-    return int(analyzer.total())
+    return count_flops(_TensorForward(model, data_samples), (inputs, )).total
 
 
 def measure_scale_flops(model: nn.Module,
                         data_batches: Iterable[dict],
                         scales: Sequence[float],
-                        size_divisor: Optional[int] = None) -> List[float]:
-    """Average FLOPs per image of ``model`` at each scale.
+                        size_divisor: Optional[int] = None,
+                        on_count: Optional[Callable[[int, FlopCount], None]] = None
+                        ) -> List[float]:
+    """Average FLOPs per image of ``model``'s test step at each scale.
 
     Each batch goes through ``model.data_preprocessor`` once, then for every scale is resized
-    with :func:`~mmdld.models.utils.resize_batch` (as the DLD student sees it) and measured with
-    :func:`count_forward_flops`. FLOPs depend on the image (its aspect ratio, and the number of
-    detections the heads process), hence the average over several images (paper §3.3: "we use
-    the pre-computed average value").
+    with :func:`~mmdld.models.utils.resize_batch` (as the DLD student sees it) and counted with
+    :func:`~mmdld.models.task_modules.count_predict_flops`. FLOPs depend on the image (its
+    aspect ratio, and the number of detections the heads process and the words' lengths the
+    decoder runs), hence the average over several images (paper §3.3: "we use the pre-computed
+    average value"): the mean of the per-image costs when the batches hold one image each.
 
     Args:
-        model (nn.Module): Detector-like model with a ``data_preprocessor`` and ``_forward``.
+        model (nn.Module): A spotter with a ``data_preprocessor`` and a ``'predict'`` mode.
         data_batches (Iterable[dict]): Dataloader batches (``inputs``/``data_samples``).
         scales (Sequence[float]): Scale factors; 1.0 is the full (teacher) resolution.
         size_divisor (int, optional): Padding divisor of the resized batches. Defaults to the
             data preprocessor's ``pad_size_divisor`` (or 1).
+        on_count (callable, optional): Called with the scale's index and the
+            :class:`~mmdld.models.task_modules.FlopCount` of every batch at every scale (e.g.
+            to average the parts of the cost, :func:`~mmdld.models.task_modules.spotter_parts`).
 
     Returns:
         list[float]: Average FLOPs per image, one per scale.
@@ -110,7 +109,10 @@ def measure_scale_flops(model: nn.Module,
                     scaled, scaled_samples = resize_batch(
                         inputs, samples, scale, size_divisor=size_divisor,
                         pad_value=pad_value, rescale_gt=False)
-                    totals[j] += count_forward_flops(model, scaled, scaled_samples)
+                    count, _ = count_predict_flops(model, scaled, scaled_samples)
+                    totals[j] += count.total
+                    if on_count is not None:
+                        on_count(j, count)
                 num_imgs += inputs.size(0)
     finally:
         model.train(was_training)
@@ -123,5 +125,5 @@ def normalise_costs(flops: Sequence[float], reference: float) -> List[float]:
     """Divides FLOPs by the reference (full-resolution) FLOPs: the ``T_i`` of eq. 3."""
     if not reference > 0:
         raise ValueError(f'normalise_costs: the reference FLOPs must be > 0, got {reference}; '
-                         f'the model may have no operator FlopAnalyzer can count')
+                         f'the model may have no operator the FLOP counter can count')
     return [float(f) / reference for f in flops]

@@ -11,7 +11,8 @@ from mmengine.evaluator import Evaluator
 from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 
-from mmdld.evaluation import E2ESpottingMetric, evaluate_rrc
+from mmdld.evaluation import (E2ESpottingMetric, accumulate, counts_array, evaluate_rrc,
+                              load_per_image, summarize)
 from mmdld.registry import METRICS
 
 
@@ -290,3 +291,71 @@ def test_no_prediction_at_all_is_warned_about():
     messages = warnings_of(E2ESpottingMetric(score_thr=0.5), samples)
     assert messages == ['E2ESpottingMetric: no prediction in any of the 2 images '
                         '(score_thr=0.5): every GT instance counts as missed']
+
+
+# per_image.json: what each image contributed, recomputable offline.
+PER_IMAGE_SAMPLES = [
+    # 'Hello' read right, 'World' misread, '###' inside gt_instances is don't-care, the
+    # 0.2-scored prediction falls under score_thr.
+    make_sample('data/imgs/img_1.jpg',
+                gts=[(box(0, 0, 10, 10), 'Hello'), (box(20, 0, 30, 10), 'World'),
+                     (box(40, 0, 50, 10), '###')],
+                preds=[(box(0, 0, 10, 10), 'HELLO'), (box(20, 0, 30, 10), 'W0rld'),
+                       (box(60, 0, 70, 10), 'low')],
+                scores=[0.9, 0.8, 0.2], dld_scale=torch.tensor(0.5), dld_gflops=12.0,
+                pred_gt_texts=['hello', 'world', 'x']),
+    make_sample('data/imgs/img_2.jpg', gts=[(box(0, 0, 10, 10), 'Exit')],
+                ignored=[(box(20, 0, 30, 10), '###')],
+                preds=[(box(20, 0, 30, 10), 'junk')], scores=[0.7], dld_scale=1.0,
+                dld_gflops=40.0, pred_gt_texts=['Exit']),
+]
+
+
+def test_records_hold_what_each_image_contributed(tmp_path):
+    metrics = evaluate(E2ESpottingMetric(score_thr=0.5, outfile_dir=str(tmp_path),
+                                         dump_submission=False), PER_IMAGE_SAMPLES)
+    data = load_per_image(str(tmp_path / 'per_image.json'))
+    assert {key: data[key] for key in ('iou_thr', 'score_thr', 'num_images')} == dict(
+        iou_thr=0.5, score_thr=0.5, num_images=2)
+    first, second = data['images']
+    assert first == dict(
+        name='img_1', img_path='data/imgs/img_1.jpg', scale=0.5, gflops=12.0,
+        gt_texts=['Hello', 'World'], num_gt_dont_care=1,
+        # The kept float32 scores, as predicted.
+        det_texts=['HELLO', 'W0rld'], det_scores=[float(torch.tensor(0.9)),
+                                                  float(torch.tensor(0.8))],
+        matched_texts=['Hello'],
+        counts={'det': [2, 2, 2, 1, 0], 'e2e/none': [1, 2, 2, 1, 0],
+                'ws/none': [1, 2, 2, 1, 0]},
+        rec=[2, 2])
+    assert second['det_texts'] == ['junk'] and second['matched_texts'] == []
+    assert second['counts']['e2e/none'] == [0, 1, 0, 1, 1]  # 'junk' lies on the don't-care GT
+    assert second['rec'] == [1, 1] and second['scale'] == 1.0
+    # The dataset figures are the sums of the records.
+    assert summarize(accumulate(r['counts'] for r in data['images'])) == {
+        key: value for key, value in metrics.items() if not key.startswith(('rec/', 'cost/'))}
+    assert counts_array(data['images'], 'e2e/none').sum(axis=0).tolist() == [
+        metrics[f'e2e/none/{field}'] for field in
+        ('num_matched', 'num_gt', 'num_det', 'num_gt_dont_care', 'num_det_dont_care')]
+    # spotting_results.json is unchanged next to it, and no RRC files without dump_submission.
+    report = json.loads((tmp_path / 'spotting_results.json').read_text())
+    assert report['metrics'] == metrics and report['num_images'] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['per_image.json',
+                                                          'spotting_results.json']
+
+
+def test_records_without_scores_scale_or_recognition(tmp_path):
+    sample = make_sample('img_9.png', gts=[(box(0, 0, 10, 10), 'Hi')],
+                         preds=[(box(0, 0, 10, 10), 'hi')])
+    del sample.pred_instances.scores
+    evaluate(E2ESpottingMetric(outfile_dir=str(tmp_path)), [sample])
+    (image, ) = load_per_image(str(tmp_path / 'per_image.json'))['images']
+    assert (image['det_scores'], image['scale'], image['gflops'], image['rec']) == (None, ) * 4
+    assert image['matched_texts'] == ['Hi'] and image['name'] == 'img_9'
+    assert (tmp_path / 'submission.zip').exists()  # written with the RRC files too
+
+
+def test_no_file_without_outfile_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evaluate(E2ESpottingMetric(), PER_IMAGE_SAMPLES)
+    assert list(tmp_path.iterdir()) == []

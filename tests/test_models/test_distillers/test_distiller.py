@@ -16,7 +16,8 @@ from mmdld.models.distillers import (DLDDistiller, group_by_index, instance_indi
                                      merge_group_losses)
 from mmdld.models.selectors import DynamicResolutionSelector
 from mmdld.models.losses import DRSLoss
-from mmdld.models.utils import count_forward_flops, resize_batch
+from mmdld.models.task_modules import count_predict_flops
+from mmdld.models.utils import resize_batch
 from mmdld.registry import MODELS
 
 TINY = osp.join(CONFIG_DIR, 'spotter', 'maskrcnn_r18_fpn_spotter_synthetic_tiny.py')
@@ -457,8 +458,12 @@ def test_images_without_text_keep_every_branch_in_the_graph():
 
 
 # ----------------------------------------------------------------------------- costs
+@pytest.mark.usefixtures('single_thread')
 def test_costs_are_measured_once_before_the_first_step():
-    model = distiller(scale_costs=None, scale_gflops=None, selector_gflops=None)
+    # The costs count every detection's heads and decoder steps: two detections keep it short.
+    few = spotter_cfg(max_per_img=2)
+    model = distiller(student=few, teacher=few, scale_costs=None, scale_gflops=None,
+                      selector_gflops=None)
     assert not model.costs_ready and model.drs_loss is None
     model.eval()
     data = preprocess(model, batch(packed([rect(10, 20, 110, 45)], ['HI'], seed=6)), False)
@@ -472,12 +477,14 @@ def test_costs_are_measured_once_before_the_first_step():
     # Smaller scales cost less (equal where the padding to a multiple of 32 is the same).
     assert all(a >= b for a, b in zip(costs, costs[1:])) and 0 < costs[-1] < costs[0] <= 1
     assert all(a >= b for a, b in zip(gflops, gflops[1:]))
-    # Measured, not a formula: the student's FLOPs on the half-size image over the teacher's.
+    # Measured, not a formula: the student's test-step FLOPs on the half-size image over the
+    # teacher's.
     model.eval()
     half, half_samples = resize_batch(data['inputs'], data['data_samples'], 0.5,
                                       size_divisor=32, rescale_gt=False)
-    student_flops = count_forward_flops(model.student, half, half_samples)
-    teacher_flops = count_forward_flops(model.teacher, data['inputs'], data['data_samples'])
+    student_flops = count_predict_flops(model.student, half, half_samples)[0].total
+    teacher_flops = count_predict_flops(model.teacher, data['inputs'],
+                                        data['data_samples'])[0].total
     assert costs[SCALES.index(0.5)] == pytest.approx(student_flops / teacher_flops, rel=1e-6)
     assert gflops[SCALES.index(0.5)] == pytest.approx(student_flops / 1e9, rel=1e-6)
     assert model.drs_loss.flops_loss.scale_costs.tolist() == pytest.approx(costs)

@@ -5,6 +5,7 @@ keeps ``T_i`` and the GFLOPs as buffers, so that a checkpoint carries them and a
 reuses them; measured costs are the same on every rank of a distributed run.
 """
 import functools
+import json
 import os.path as osp
 import socket
 
@@ -66,6 +67,8 @@ def test_the_opt_in_is_a_model_argument_that_defaults_off():
 # ----------------------------------------------------------------------------- costs
 def _distiller(**kwargs):
     cfg = Config.fromfile(TINY).model
+    # The costs count every detection's heads and decoder steps: keep the random model's few.
+    cfg.test_cfg.rcnn.max_per_img = 2
     args = dict(type='DLDDistiller', student=cfg, teacher=cfg,
                 selector=dict(type='DynamicResolutionSelector', scales=SCALES,
                               input_size=(32, 32)))
@@ -92,7 +95,13 @@ def measured(tmp_path_factory):
     torch.manual_seed(0)
     model = _distiller()
     data = _data(model)
-    model.prepare_costs(data['inputs'], data['data_samples'])
+    # Tiny tensors: one intra-op thread (a module fixture runs before `single_thread`).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.prepare_costs(data['inputs'], data['data_samples'])
+    finally:
+        torch.set_num_threads(threads)
     assert model.costs_ready
     path = tmp_path_factory.mktemp('costs') / 'iter_1.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
@@ -141,14 +150,29 @@ def test_costs_of_the_config_win_over_the_checkpoint_with_a_warning(measured, mo
     assert warning and 'the config is kept' in warning[0] and str(given) in warning[0]
 
 
+def test_a_cost_file_gives_the_costs_and_explicit_costs_win(tmp_path, monkeypatch):
+    path = tmp_path / 'scale_costs.json'
+    path.write_text(json.dumps(dict(scales=list(SCALES), scale_costs=[0.7, 0.3],
+                                    scale_gflops=[2.0, 1.0], selector_gflops=0.01)))
+    _no_measuring(monkeypatch)
+    model = _distiller(scale_costs_file=str(path))
+    assert model.costs_ready and model.scale_costs == [0.7, 0.3]
+    assert model.drs_loss.flops_loss.scale_costs.tolist() == pytest.approx([0.7, 0.3])
+    data = _data(model)
+    model.prepare_costs(data['inputs'], data['data_samples'])  # no measurement
+    assert model.state_dict()['cost_table.stored_scale_gflops'].tolist() == [2.0, 1.0]
+    other = _distiller(scale_costs_file=str(path), scale_costs=[0.9, 0.4])
+    assert other.scale_costs == [0.9, 0.4] and other.scale_gflops == [2.0, 1.0]
+
+
 class _Conv(nn.Module):
-    """A conv net whose FLOPs follow the pixel count (tensor-mode ``_forward``)."""
+    """A conv net whose FLOPs follow the pixel count (its test step is one conv)."""
 
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
 
-    def _forward(self, inputs, data_samples=None):
+    def forward(self, inputs, data_samples=None, mode='predict'):
         return self.conv(inputs)
 
 

@@ -1,4 +1,5 @@
 import importlib.util
+import json
 import os.path as osp
 
 import numpy as np
@@ -17,6 +18,7 @@ from mmengine.structures import InstanceData
 from torch.utils.data import Dataset
 
 from mmdld.models.distillers import ScaleCostTable
+from mmdld.models.distillers.scale_costs import selector_gflops
 from mmdld.models.utils import (count_forward_flops, measure_scale_flops, normalise_costs,
                                 resize_batch)
 from mmdld.registry import DATASETS, MODELS
@@ -169,6 +171,98 @@ def test_cli_measures_dataset_images_of_the_student(tmp_path, capsys):
         _load_tool().main([str(cfg), '--model-key', 'model.teacher', '--shape', '8', '8'])
     with pytest.raises(KeyError, match='no `val_dataloader`'):
         _load_tool().main([str(cfg), '--split', 'val'])
+
+
+@DATASETS.register_module(name='OtherImagesForCosts', force=True)
+class OtherImages(TinyImages):
+    """A split of other images (one 16 x 16)."""
+    shapes = [(16, 16)]
+
+
+def test_cli_averages_held_out_images_and_writes_the_cost_file(tmp_path, capsys):
+    cfg = tmp_path / 'dld.py'
+    cfg.write_text(
+        "default_scope = 'mmdld'\n"
+        "model = dict(type='SomeDistiller', student=dict(type='TinyConvSpotterForCosts'),\n"
+        "    selector=dict(type='DynamicResolutionSelector', scales=(0.5, 0.25),\n"
+        "                  input_size=(8, 8)))\n"
+        "val_dataloader = dict(batch_size=2, num_workers=0,\n"
+        "    dataset=dict(type='TinyImagesForCosts'),\n"
+        "    sampler=dict(type='DefaultSampler', shuffle=False))\n"
+        "test_dataloader = dict(val_dataloader, dataset=dict(type='OtherImagesForCosts'))\n")
+    tool = _load_tool()
+    assert tool.parse_args([str(cfg)]).num_images == 50
+    student = TinyConvSpotter()
+    checkpoint = tmp_path / 'iter_1.pth'
+    # A DLD checkpoint: the student's weights under `student.`.
+    torch.save(dict(state_dict={f'student.{k}': v for k, v in student.state_dict().items()}),
+               checkpoint)
+    costs = tool.main([str(cfg), '--scales', '0.5', '0.25', '--checkpoint', str(checkpoint)])
+    out = json.loads((tmp_path / 'scale_costs.json').read_text())  # beside the checkpoint
+    # The validation split (three images of different sizes), each image's cost averaged.
+    pixels = [h * w for h, w in TinyImages.shapes]
+    reference = sum(pixels) / 3 * FLOPS_PER_PIXEL / 1e9
+    assert out['num_images'] == 3 and out['images'] == 'val'
+    assert out['reference_gflops'] == pytest.approx(reference)
+    assert out['scales'] == [0.5, 0.25] and out['scale_costs'] == pytest.approx(costs)
+    halves = [(h // 2) * (w // 2) for h, w in TinyImages.shapes]
+    assert out['scale_gflops'][0] == pytest.approx(sum(halves) / 3 * FLOPS_PER_PIXEL / 1e9)
+    assert out['config'] == str(cfg) and out['checkpoint'] == str(checkpoint)
+    assert out['parts_gflops']['total'] == pytest.approx(reference)
+    # The DRS on the same images, and its share of the full-resolution step.
+    drs = MODELS.build(dict(type='DynamicResolutionSelector', scales=(0.5, 0.25),
+                            input_size=(8, 8))).eval()
+    expected = [selector_gflops(drs, torch.zeros(1, 3, h, w)) for h, w in TinyImages.shapes]
+    assert out['selector_gflops'] == pytest.approx(sum(expected) / 3)
+    assert out['selector_share'] == pytest.approx(out['selector_gflops'] / reference)
+    assert 'DRS:' in capsys.readouterr().out
+    # --split test reads the other images.
+    other = tmp_path / 'other.json'
+    tool.main([str(cfg), '--scales', '0.5', '0.25', '--split', 'test', '--out', str(other)])
+    assert json.loads(other.read_text())['reference_gflops'] == pytest.approx(
+        16 * 16 * FLOPS_PER_PIXEL / 1e9)
+
+
+def _costs_file(tmp_path, **changes):
+    data = dict(scales=[0.5, 0.25], scale_costs=[0.3, 0.1], scale_gflops=[3., 1.],
+                reference_gflops=10., num_images=50, config='c.py', checkpoint=None,
+                selector_gflops=0.05)
+    data.update(changes)
+    data = {k: v for k, v in data.items() if v is not ...}
+    path = tmp_path / 'scale_costs.json'
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_cost_table_reads_a_cost_file_and_the_config_wins(tmp_path):
+    path = _costs_file(tmp_path)
+    table = ScaleCostTable((0.5, 0.25), costs_file=path)
+    assert table.ready and table.relative == [0.3, 0.1] and table.gflops == [3., 1.]
+    assert table.selector_gflops == 0.05
+    assert table.stored_scale_costs.tolist() == [0.3, 0.1]
+    # Values of the file count as given: a checkpoint does not replace them.
+    assert table.given == {'relative', 'gflops', 'selector_gflops'}
+    table = ScaleCostTable((0.5, 0.25), relative=[0.5, 0.2], costs_file=path)
+    assert table.relative == [0.5, 0.2] and table.gflops == [3., 1.]
+    # A file without the DRS leaves its cost to the measurement.
+    no_drs = _costs_file(tmp_path, selector_gflops=...)
+    assert ScaleCostTable((0.5, 0.25), costs_file=no_drs).selector_gflops is None
+
+
+def test_cost_file_errors_name_the_file_and_the_key(tmp_path):
+    missing = str(tmp_path / 'nowhere.json')
+    with pytest.raises(FileNotFoundError, match=f'`model.scale_costs_file` {missing} does not'):
+        ScaleCostTable((0.5, 0.25), costs_file=missing)
+    path = _costs_file(tmp_path, scale_gflops=...)
+    with pytest.raises(KeyError, match=f'{path} has no `scale_gflops`'):
+        ScaleCostTable((0.5, 0.25), costs_file=path)
+    path = _costs_file(tmp_path)
+    with pytest.raises(ValueError, match=r'measured at the scales \[0.5, 0.25\], the model\'s '
+                       r'are \[0.5, 0.3\]'):
+        ScaleCostTable((0.5, 0.3), costs_file=path)
+    (tmp_path / 'bad.json').write_text('{scales')
+    with pytest.raises(ValueError, match='bad.json is not JSON'):
+        ScaleCostTable((0.5, 0.25), costs_file=str(tmp_path / 'bad.json'))
 
 
 def test_select_model_cfg_prefers_student():
