@@ -83,6 +83,22 @@ def load_costs_file(path: str, scales: Sequence[float]) -> Dict[str, object]:
 
 
 @torch.no_grad()
+def in_input_frame(data_samples: Sequence) -> List:
+    """Copies of the samples whose original frame is the network's input frame.
+
+    Costs may be measured on a training batch, whose ``ori_shape`` and ``scale_factor`` describe
+    the image before its crop and resize: the test step would map boxes back there and paste
+    masks outside the image (MMDetection's ``_do_paste_mask`` then fails).
+    """
+    samples = []
+    for sample in data_samples:
+        sample = sample.clone()
+        h, w = sample.metainfo['img_shape'][:2]
+        sample.set_metainfo(dict(ori_shape=(h, w), scale_factor=(1.0, 1.0)))
+        samples.append(sample)
+    return samples
+
+
 def measure_costs(student: nn.Module,
                   teacher: nn.Module,
                   selector: Optional[nn.Module],
@@ -114,6 +130,7 @@ def measure_costs(student: nn.Module,
         ScaleCosts: Relative costs, absolute GFLOPs and the selector's GFLOPs.
     """
     num = inputs.size(0)
+    data_samples = in_input_frame(data_samples)
     modes = [(m, m.training) for m in (student, teacher, selector) if m is not None]
     for module, _ in modes:
         module.eval()

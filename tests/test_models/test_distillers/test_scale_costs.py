@@ -18,7 +18,7 @@ from mmengine.structures import InstanceData
 from torch.utils.data import Dataset
 
 from mmdld.models.distillers import ScaleCostTable
-from mmdld.models.distillers.scale_costs import selector_gflops
+from mmdld.models.distillers.scale_costs import in_input_frame, selector_gflops
 from mmdld.models.utils import (count_forward_flops, measure_scale_flops, normalise_costs,
                                 resize_batch)
 from mmdld.registry import DATASETS, MODELS
@@ -354,3 +354,15 @@ def test_resize_batch_keeps_test_annotations_and_reports_errors():
     samples[0].gt_instances.masks = torch.zeros(1, 32, 40, dtype=torch.bool)
     with pytest.raises(TypeError, match='cannot rescale masks of type Tensor'):
         resize_batch(inputs, samples, 0.5)
+
+
+def test_costs_count_in_the_input_frame_of_a_cropped_training_batch():
+    # A random crop of a resized image: mapped back through these, boxes of the crop would
+    # leave the 100 x 80 original and the test step's mask paste would fail.
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 48), ori_shape=(100, 80),
+                                         scale_factor=(2.0, 2.0), img_path='a.jpg'))
+    (copy, ) = in_input_frame([sample])
+    assert copy.metainfo['ori_shape'] == (64, 48)
+    assert copy.metainfo['scale_factor'] == (1.0, 1.0)
+    assert copy.metainfo['img_path'] == 'a.jpg'
+    assert sample.metainfo['ori_shape'] == (100, 80)  # the batch's own sample is untouched
