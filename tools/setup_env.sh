@@ -108,7 +108,7 @@ if [[ -n $MMCV_WHEEL && ! -f $WHEELS/mmcv-2.0.1.torch-$TORCH_TAG ]]; then
 fi
 if [[ -z $MMCV_WHEEL ]]; then
     if [[ $CUDA_BUILD == 1 ]]; then
-        log "compiling mmcv 2.0.1 with CPU and CUDA ops for torch $TORCH_TAG; about 70 min on 2 cores"
+        log "compiling mmcv 2.0.1 with CPU and CUDA ops for torch $TORCH_TAG; about 50 min on 2 cores for one architecture"
     else
         log "compiling mmcv 2.0.1 with ops for torch $TORCH_TAG; this takes ~11 min on 2 cores"
     fi
