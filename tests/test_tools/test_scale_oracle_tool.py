@@ -1,8 +1,11 @@
-"""tools/analysis_tools/scale_oracle.py: the table from per_image.json files, the report, and
-end-to-end runs on the tiny configs."""
+"""tools/analysis_tools/scale_oracle.py: the table from per_image.json files, the report, the
+provenance of reused scale folders, and end-to-end runs on the tiny configs."""
+import hashlib
 import json
 import math
 import os.path as osp
+import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -59,6 +62,33 @@ def write_scales(work_dir, counted=True):
     return paths
 
 
+def write_checkpoint(path, fill=b'a'):
+    """A checkpoint file of 1 MiB + 3 bytes (only its identity matters to the tool)."""
+    path.write_bytes(fill * (2**20 + 3))
+    return str(path)
+
+
+def spotter_provenance(tool, scale, checkpoint, cfg_options=None):
+    """The provenance main() expects for the tiny spotter at ``scale``."""
+    cfg = Config.fromfile(SPOTTER_TINY)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return tool.scale_provenance(tool.scaled_spotter_cfg(cfg, scale, SPOTTER_TINY),
+                                 SPOTTER_TINY, tool.checkpoint_identity(checkpoint), scale,
+                                 False)
+
+
+def write_provenance(tool, work_dir, checkpoint):
+    """Each scale folder's provenance.json, as main() writes it for the tiny spotter."""
+    for scale in COUNTS:
+        (work_dir / f'scale_{scale}' / 'provenance.json').write_text(
+            json.dumps(spotter_provenance(tool, scale, checkpoint)))
+
+
+def no_run(cfg):
+    raise AssertionError('a scale with per_image.json was run again')
+
+
 def write_drs(path):
     """A DRS run: easy at 0.3 (1 GFLOP), medium and hard at 0.6 (4 and 7 GFLOPs with the
     hard image's recognition): 8 of 10 words with 10 detections, hmean 0.8 at 4 GFLOPs."""
@@ -110,14 +140,12 @@ def test_table_refuses_mismatched_files(tool, tmp_path):
 
 def test_main_resumes_from_existing_scales_and_reports_the_drs(tool, tmp_path, monkeypatch):
     work_dir = tmp_path / 'oracle'
+    checkpoint = write_checkpoint(tmp_path / 'model.pth')
     write_scales(work_dir)
+    write_provenance(tool, work_dir, checkpoint)
     drs = write_drs(tmp_path / 'drs' / 'per_image.json')
-
-    def no_run(cfg):
-        raise AssertionError('a scale with per_image.json was run again')
-
     monkeypatch.setattr(tool, 'run_test', no_run)
-    result = tool.main([SPOTTER_TINY, 'unused.pth', '--scales', '0.3', '1.0', '0.6',
+    result = tool.main([SPOTTER_TINY, checkpoint, '--scales', '0.3', '1.0', '0.6',
                         '--work-dir', str(work_dir), '--drs', drs])
     assert [p['hmean'] for p in result['fixed']] == pytest.approx([0.9, 14 / 18, 6 / 15])
     cheapest = result['cheapest_keeping_matches']
@@ -145,6 +173,101 @@ def test_main_resumes_from_existing_scales_and_reports_the_drs(tool, tmp_path, m
     assert f'| {drs} | 4.000 | 80.0 | 77.8 | 84.2 | 0.35 | 84.2 | 0.35 | 67% |' in markdown
     assert ('hmean 90.0 (capped 90.0) at 5.000 GFLOPs (images per scale: 1: 1, 0.6: 1, '
             '0.3: 1)') in markdown
+
+
+def test_provenance_names_the_config_its_settings_the_checkpoint_and_the_scale(tool, tmp_path):
+    checkpoint = write_checkpoint(tmp_path / 'model.pth')
+    identity = tool.checkpoint_identity(checkpoint)
+    # Size and the hash of the first MiB (the 3 bytes past it are not hashed).
+    assert identity == dict(checkpoint=checkpoint, checkpoint_size=2**20 + 3,
+                            checkpoint_sha256_1mib=hashlib.sha256(b'a' * 2**20).hexdigest())
+    cfg = Config.fromfile(SPOTTER_TINY)
+    provenance = tool.scale_provenance(cfg, SPOTTER_TINY, identity, 0.5, False)
+    settings = json.dumps(cfg.to_dict(), sort_keys=True).encode('utf-8')
+    assert provenance == dict(format='mmdld.scale_oracle.provenance/1', config=SPOTTER_TINY,
+                              config_sha256=hashlib.sha256(settings).hexdigest(), **identity,
+                              scale=0.5, force_dld_scale=False)
+    # The same config loaded again hashes the same; a changed setting does not.
+    assert tool.config_sha256(Config.fromfile(SPOTTER_TINY)) == provenance['config_sha256']
+    cfg.merge_from_dict({'model.test_cfg.rcnn.score_thr': 0.9})
+    assert tool.config_sha256(cfg) != provenance['config_sha256']
+    assert tool.checkpoint_identity('https://host/model.pth') == dict(
+        checkpoint='https://host/model.pth', checkpoint_size=None, checkpoint_sha256_1mib=None)
+    with pytest.raises(FileNotFoundError, match=r'scale_oracle: checkpoint .*missing.pth does '
+                       r'not exist'):
+        tool.checkpoint_identity(str(tmp_path / 'missing.pth'))
+
+
+def test_records_of_another_checkpoint_or_config_are_refused(tool, tmp_path, monkeypatch):
+    work_dir = tmp_path / 'oracle'
+    checkpoint = write_checkpoint(tmp_path / 'model.pth')
+    write_scales(work_dir)
+    write_provenance(tool, work_dir, checkpoint)
+    monkeypatch.setattr(tool, 'run_test', no_run)
+    args = [SPOTTER_TINY, checkpoint, '--scales', '0.3', '1.0', '0.6', '--work-dir',
+            str(work_dir)]
+    folder = re.escape(str(work_dir / 'scale_1.0'))  # the first scale checked
+    # Retrained in place: same path and size, other weights.
+    write_checkpoint(tmp_path / 'model.pth', fill=b'b')
+    there = hashlib.sha256(b'a' * 2**20).hexdigest()
+    now = hashlib.sha256(b'b' * 2**20).hexdigest()
+    with pytest.raises(SystemExit, match=rf"^scale_oracle.py: {folder} holds the records of "
+                       rf"another run \(checkpoint_sha256_1mib: '{there}' there, '{now}' now\); "
+                       r'pass --overwrite to recompute it, or use another --work-dir$'):
+        tool.main(args)
+    write_checkpoint(tmp_path / 'model.pth')
+    with pytest.raises(SystemExit, match=rf'^scale_oracle.py: {folder} holds the records of '
+                       r"another run \(config_sha256: '[0-9a-f]{64}' there, '[0-9a-f]{64}' "
+                       r'now\); pass --overwrite'):
+        tool.main(args + ['--cfg-options', 'model.test_cfg.rcnn.score_thr=0.9'])
+    # A folder of an older version of the tool has no provenance.
+    (work_dir / 'scale_1.0' / 'provenance.json').unlink()
+    with pytest.raises(SystemExit, match=rf'^scale_oracle.py: {folder} holds the records of '
+                       r'another run \(no provenance.json: written by an older version of this '
+                       r'tool, its config and checkpoint are unknown\); pass --overwrite to '
+                       r'recompute it, or use another --work-dir$'):
+        tool.main(args)
+
+
+def test_overwrite_recomputes_only_the_folders_of_another_run(tool, tmp_path, monkeypatch):
+    work_dir = tmp_path / 'oracle'
+    checkpoint = write_checkpoint(tmp_path / 'model.pth')
+    write_scales(work_dir)
+    write_provenance(tool, work_dir, checkpoint)
+    stale = work_dir / 'scale_0.6'
+    (stale / 'provenance.json').write_text(json.dumps(dict(
+        spotter_provenance(tool, 0.6, checkpoint), config='/elsewhere/spotter.py')))
+    (stale / 'flops.json').write_text(json.dumps(dict(per_image=dict(easy=99.), scale=0.6)))
+    expected = spotter_provenance(tool, 0.6, checkpoint)
+    runs = []
+
+    def fake_run(cfg):
+        out_dir = cfg.test_evaluator.outfile_dir
+        # The old records and count are gone and this run's provenance is written first.
+        assert sorted(p.name for p in stale.iterdir()) == ['provenance.json']
+        assert json.loads((stale / 'provenance.json').read_text()) == expected
+        runs.append(out_dir)
+        write_records(stale / 'per_image.json', [record(n, c) for n, c in COUNTS[0.6].items()])
+        return SimpleNamespace(model='the tested model')
+
+    counts = []
+
+    def fake_count(model, cfg, num_images):
+        counts.append((model, num_images))
+        return {n: COSTS[0.6] for n in COUNTS[0.6]}
+
+    monkeypatch.setattr(tool, 'run_test', fake_run)
+    monkeypatch.setattr(tool, 'count_gflops', fake_count)
+    result = tool.main([SPOTTER_TINY, checkpoint, '--scales', '0.3', '1.0', '0.6',
+                        '--work-dir', str(work_dir), '--overwrite', '--flops-images', '0'])
+    assert runs == [str(stale)] and counts == [('the tested model', 0)]
+    assert json.loads((stale / 'flops.json').read_text()) == dict(
+        per_image=dict(easy=4., medium=4., hard=4.), scale=0.6)
+    assert [p['hmean'] for p in result['fixed']] == pytest.approx([0.9, 14 / 18, 6 / 15])
+    # Now every folder is this run's: nothing runs again, with or without --overwrite.
+    monkeypatch.setattr(tool, 'run_test', no_run)
+    assert tool.main([SPOTTER_TINY, checkpoint, '--scales', '0.3', '1.0', '0.6',
+                      '--work-dir', str(work_dir), '--overwrite']) == result
 
 
 def test_cheapest_selection_is_also_reported_with_capped_words(tool):
@@ -232,10 +355,10 @@ def test_teacher_at_two_scales_end_to_end(tool, tmp_path, monkeypatch):
     assert 0 < half['gflops'] < full['gflops']
     assert full['num_gt'] == half['num_gt'] > 0
     assert len(result['cheapest_keeping_matches']['choices']) == 2
-
-    def no_run(cfg):
-        raise AssertionError('a scale with per_image.json was run again')
-
+    with open(osp.join('oracle', 'scale_0.5', 'provenance.json')) as f:
+        provenance = json.load(f)
+    assert (provenance['config'], provenance['checkpoint'], provenance['scale'],
+            provenance['force_dld_scale']) == (SPOTTER_TINY, checkpoint, 0.5, False)
     monkeypatch.setattr(tool, 'run_test', no_run)
     assert tool.main(args) == result
 

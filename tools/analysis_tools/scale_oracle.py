@@ -16,15 +16,19 @@ in ``docs/dld.md``)::
         --force-dld-scale --drs work_dirs/demo/eval/student/metrics/per_image.json
 
 Each scale is one MMEngine test run in this process (as ``tools/test.py`` runs it), whose
-metric writes ``<work-dir>/scale_<s>/per_image.json``; a scale whose file exists is not run
-again. GFLOPs per image come from the records when the model reports them (DLD models); else
-they are counted on ``--flops-images`` test images at each scale (``flops.json`` next to the
-records). Writes ``<work-dir>/oracle.json`` (the fixed-scale curve, the cheapest scale keeping
-the reference's matches, both budget oracles with their per-image choices, the DRS
-comparisons) and ``<work-dir>/oracle.md``, and prints the table.
+metric writes ``<work-dir>/scale_<s>/per_image.json``, next to ``provenance.json`` (the
+config, its resolved settings' hash, the checkpoint, the scale). A scale whose records exist
+is not run again when its provenance is this run's; a folder of another config or checkpoint,
+or one without provenance (an older version of the tool), is refused, or recomputed with
+``--overwrite``. GFLOPs per image come from the records when the model reports them (DLD
+models); else they are counted on ``--flops-images`` test images at each scale (``flops.json``
+next to the records). Writes ``<work-dir>/oracle.json`` (the fixed-scale curve, the cheapest
+scale keeping the reference's matches, both budget oracles with their per-image choices, the
+DRS comparisons) and ``<work-dir>/oracle.md``, and prints the table.
 """
 import argparse
 import copy
+import hashlib
 import itertools
 import json
 import os
@@ -46,6 +50,12 @@ from mmdld.evaluation.functional.scale_oracle import (ORACLE_VARIANTS, OracleCur
 DEFAULT_SCALES = (1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 #: File of each scale's counted GFLOPs, next to its ``per_image.json``.
 FLOPS_FILE = 'flops.json'
+#: File of what produced a scale's records (:func:`scale_provenance`), next to them.
+PROVENANCE_FILE = 'provenance.json'
+PROVENANCE_FORMAT = 'mmdld.scale_oracle.provenance/1'
+#: Bytes of a checkpoint that its provenance hashes: enough to tell two trainings apart (the
+#: first tensors' values) without reading a whole checkpoint of hundreds of MB.
+CHECKPOINT_HASH_BYTES = 1 << 20
 #: Distinct experiment names for the runners of one process (MMEngine keys its logger and
 #: visualizer instances by name, with a timestamp of one-second resolution).
 _RUN_IDS = itertools.count()
@@ -75,6 +85,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--drs', nargs='+', default=[], metavar='PER_IMAGE_JSON',
                         help='per_image.json of DRS runs on the same test set, compared with '
                         'the oracle at their GFLOPs')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='recompute a scale whose folder holds records of another run (its '
+                        f'{PROVENANCE_FILE} differs or is missing) instead of refusing; '
+                        'folders of this run are still reused')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value pairs')
     args = parser.parse_args(argv)
@@ -171,6 +185,105 @@ def evaluation_cfg(cfg: Config, out_dir: str, checkpoint: str, name: str) -> Con
     return cfg
 
 
+# ------------------------------------------------------------------------ provenance
+def config_sha256(cfg: Config) -> str:
+    """sha256 of the resolved config (its dict as sorted JSON).
+
+    Ours because MMEngine's ``Config.pretty_text`` (its dump) formats with yapf, seconds per
+    scale; the JSON of ``to_dict()`` holds the same settings.
+    """
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def checkpoint_identity(checkpoint: str) -> Dict[str, Any]:
+    """``checkpoint`` (its absolute path), ``checkpoint_size`` and ``checkpoint_sha256_1mib``
+    (of its first :data:`CHECKPOINT_HASH_BYTES`) of a local file; a URL keeps its address only
+    (size and hash None).
+
+    Raises:
+        FileNotFoundError: If a local checkpoint does not exist, naming it.
+    """
+    if '://' in checkpoint:
+        return dict(checkpoint=checkpoint, checkpoint_size=None, checkpoint_sha256_1mib=None)
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'scale_oracle: checkpoint {checkpoint} does not exist')
+    with open(checkpoint, 'rb') as f:
+        head = f.read(CHECKPOINT_HASH_BYTES)
+    return dict(checkpoint=osp.abspath(checkpoint), checkpoint_size=osp.getsize(checkpoint),
+                checkpoint_sha256_1mib=hashlib.sha256(head).hexdigest())
+
+
+def scale_provenance(scale_cfg: Config, config: str, checkpoint: Mapping[str, Any],
+                     scale: float, force_dld_scale: bool) -> Dict[str, Any]:
+    """What produced the records of one scale, as ``provenance.json`` holds it.
+
+    Args:
+        scale_cfg (Config): The scale's resolved config (``--cfg-options`` and the scale's
+            changes applied, before the test run's own settings).
+        config (str): The config file given.
+        checkpoint (Mapping): :func:`checkpoint_identity` of the checkpoint.
+        scale (float): The scale.
+        force_dld_scale (bool): Whether a DLD student was forced to the scale.
+    """
+    return dict(format=PROVENANCE_FORMAT, config=osp.abspath(config),
+                config_sha256=config_sha256(scale_cfg), **checkpoint, scale=float(scale),
+                force_dld_scale=bool(force_dld_scale))
+
+
+def provenance_differences(out_dir: str, expected: Mapping[str, Any]) -> Optional[str]:
+    """Why the records in ``out_dir`` are not this run's, or None when they are.
+
+    Returns:
+        str or None: The differing fields (``field: <there> there, <here> now``), or that the
+        folder has no (readable) provenance.
+    """
+    path = osp.join(out_dir, PROVENANCE_FILE)
+    if not osp.isfile(path):
+        return (f'no {PROVENANCE_FILE}: written by an older version of this tool, its config '
+                'and checkpoint are unknown')
+    try:
+        with open(path, encoding='utf-8') as f:
+            stored = json.load(f)
+    except json.JSONDecodeError as error:
+        return f'{PROVENANCE_FILE} is not JSON ({error})'
+    if not isinstance(stored, dict):
+        return f'{PROVENANCE_FILE} is not a JSON object'
+    differing = [f'{key}: {stored.get(key)!r} there, {value!r} now'
+                 for key, value in expected.items() if stored.get(key) != value]
+    return '; '.join(differing) or None
+
+
+def write_json(path: str, data: Any) -> None:
+    """Writes ``data`` to ``path`` through a ``.part`` file: an interrupted write leaves none."""
+    with open(f'{path}.part', 'w', encoding='utf-8') as f:
+        json.dump(data, f, indent=2)
+    os.replace(f'{path}.part', path)
+
+
+def reusable_records(out_dir: str, expected: Mapping[str, Any], overwrite: bool) -> bool:
+    """Whether ``out_dir`` holds records of this run (its provenance is ``expected``).
+
+    Records with a different or no provenance are refused, or with ``overwrite`` reported as
+    not reusable (the scale is then run again).
+
+    Raises:
+        SystemExit: If the folder holds records of another run and not ``overwrite``; the
+            message names the folder and the differing fields.
+    """
+    if not osp.isfile(osp.join(out_dir, PER_IMAGE_FILE)):
+        return False
+    reason = provenance_differences(out_dir, expected)
+    if reason is None:
+        return True
+    if not overwrite:
+        raise SystemExit(f'scale_oracle.py: {out_dir} holds the records of another run '
+                         f'({reason}); pass --overwrite to recompute it, or use another '
+                         '--work-dir')
+    print(f'scale_oracle.py: recomputing {out_dir} ({reason})')
+    return False
+
+
 # ------------------------------------------------------------------------ running
 def run_test(cfg: Config) -> Any:
     """Tests ``cfg`` with MMEngine's Runner in this process (as ``tools/test.py`` does);
@@ -215,14 +328,32 @@ def image_stem(path: str) -> str:
     return osp.splitext(osp.basename(str(path)))[0]
 
 
-def run_scale(cfg: Config, config: str, checkpoint: str, scale: float, out_dir: str,
-              flops_images: int) -> None:
-    """Evaluates one scale into ``out_dir`` unless its ``per_image.json`` exists; counts its
-    GFLOPs when the records carry none and ``flops.json`` does not exist."""
+def run_scale(cfg: Config, checkpoint: str, scale: float, out_dir: str, flops_images: int,
+              provenance: Mapping[str, Any], overwrite: bool = False) -> None:
+    """Evaluates one scale into ``out_dir`` unless it holds this run's ``per_image.json``;
+    counts its GFLOPs when the records carry none and ``flops.json`` does not exist.
+
+    Args:
+        cfg (Config): The scale's config.
+        checkpoint (str): The checkpoint.
+        scale (float): The scale.
+        out_dir (str): The scale's folder.
+        flops_images (int): Test images whose GFLOPs are counted (all when <= 0).
+        provenance (Mapping): :func:`scale_provenance` of this run, checked against the
+            folder's records (:func:`reusable_records`) and written before a test run.
+        overwrite (bool): Recompute records of another run instead of refusing them.
+    """
     records_path = osp.join(out_dir, PER_IMAGE_FILE)
     flops_path = osp.join(out_dir, FLOPS_FILE)
     runner = None
-    if not osp.isfile(records_path):
+    if not reusable_records(out_dir, provenance, overwrite):
+        # Old records and their count go first, then this run's provenance: an interrupted
+        # run never leaves records beside another run's provenance.
+        for path in (records_path, flops_path):
+            if osp.isfile(path):
+                os.remove(path)
+        os.makedirs(out_dir, exist_ok=True)
+        write_json(osp.join(out_dir, PROVENANCE_FILE), dict(provenance))
         runner = run_test(evaluation_cfg(cfg, out_dir, checkpoint, f'scale_{scale}'))
         if not osp.isfile(records_path):
             raise RuntimeError(f'scale_oracle: the test run at scale {scale} wrote no '
@@ -235,10 +366,8 @@ def run_scale(cfg: Config, config: str, checkpoint: str, scale: float, out_dir: 
         model = init_spotter(cfg, checkpoint)
     else:
         model = runner.model
-    counted = dict(per_image=count_gflops(model, cfg, flops_images), scale=scale)
-    with open(f'{flops_path}.part', 'w', encoding='utf-8') as f:
-        json.dump(counted, f, indent=2)
-    os.replace(f'{flops_path}.part', flops_path)  # an interrupted count leaves no flops.json
+    # Through a .part file: an interrupted count leaves no flops.json.
+    write_json(flops_path, dict(per_image=count_gflops(model, cfg, flops_images), scale=scale))
 
 
 # ------------------------------------------------------------------------ the table
@@ -471,6 +600,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         raise SystemExit(f'scale_oracle.py: {args.config} is a DLDDistiller, whose DRS picks '
                          'the scale; pass --force-dld-scale to evaluate its student at each '
                          'scale')
+    checkpoint = checkpoint_identity(args.checkpoint)
     known_gflops = checkpoint_scale_gflops(cfg, args.checkpoint) if is_dld else {}
     scales = sorted(args.scales, reverse=True)
     paths, counted = {}, {}
@@ -478,7 +608,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         scale_cfg = (forced_dld_cfg(cfg, scale, args.config, known_gflops)
                      if args.force_dld_scale else scaled_spotter_cfg(cfg, scale, args.config))
         out_dir = scale_dir(args.work_dir, scale)
-        run_scale(scale_cfg, args.config, args.checkpoint, scale, out_dir, args.flops_images)
+        provenance = scale_provenance(scale_cfg, args.config, checkpoint, scale,
+                                      args.force_dld_scale)
+        run_scale(scale_cfg, args.checkpoint, scale, out_dir, args.flops_images, provenance,
+                  args.overwrite)
         paths[scale] = osp.join(out_dir, PER_IMAGE_FILE)
         if osp.isfile(osp.join(out_dir, FLOPS_FILE)):
             with open(osp.join(out_dir, FLOPS_FILE), encoding='utf-8') as f:

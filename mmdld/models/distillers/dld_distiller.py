@@ -8,7 +8,8 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmdld.models.spotters import GTRecognition, TeacherOutputs
-from mmdld.models.utils import flatten_tensors, resize_batch
+from mmdld.models.task_modules import flatten_tensors
+from mmdld.models.utils import resize_batch
 from mmdld.registry import MODELS
 from .config_checks import (build_roi_align, check_beam_width, check_model_cfg,
                             check_same_reading, check_scale_mode, check_spotter)

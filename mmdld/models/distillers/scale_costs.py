@@ -12,7 +12,7 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from mmdld.models.task_modules import count_flops, count_predict_flops
-from mmdld.models.utils import normalise_costs, resize_batch
+from mmdld.models.utils import count_predict_flops_at_scales, normalise_costs
 
 
 @dataclass
@@ -110,9 +110,10 @@ def measure_costs(student: nn.Module,
     """Measures the student at every scale and the teacher at 1.0 on one pre-processed batch.
 
     Counts each model's whole test step (:func:`~mmdld.models.task_modules.count_predict_flops`,
-    detections and every decoder step included) on the batch resized by
-    :func:`~mmdld.models.utils.resize_batch` exactly as the student sees it, and the selector
-    on the full-resolution batch. In a distributed
+    detections and every decoder step included): the student's on the batch resized as it sees
+    it (:func:`~mmdld.models.utils.count_predict_flops_at_scales`), the selector on the
+    full-resolution batch, all with the samples in the input frame (:func:`in_input_frame`).
+    In a distributed
     run every process measures its own batch and the per-image averages are averaged over the
     processes, so all of them use the same costs.
 
@@ -137,10 +138,8 @@ def measure_costs(student: nn.Module,
     try:
         # The teacher at full resolution (the reference), then the student at each scale.
         flops = [count_predict_flops(teacher, inputs, data_samples)[0].total / num]
-        for scale in scales:
-            scaled, samples = resize_batch(inputs, data_samples, scale, size_divisor=size_divisor,
-                                           pad_value=pad_value, rescale_gt=False)
-            flops.append(count_predict_flops(student, scaled, samples)[0].total / num)
+        flops += [count.total / num for count in count_predict_flops_at_scales(
+            student, inputs, data_samples, scales, size_divisor, pad_value)]
         img_shapes = [s.metainfo['img_shape'] for s in data_samples]
         drs = selector_gflops(selector, inputs, img_shapes) * 1e9 if selector is not None else 0.
     finally:

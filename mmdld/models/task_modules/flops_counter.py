@@ -41,14 +41,17 @@ import copy
 import math
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.ops import RoIAlign
+from mmdet.structures.bbox import BaseBoxes
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
+from mmengine.structures import BaseDataElement
 from torch import Tensor
 
 ROI_ALIGN_OP = 'prim::PythonOp.RoIAlignFunction'
@@ -296,17 +299,26 @@ def count_flops(module: nn.Module, inputs: Tuple[Tensor, ...],
 
 
 # ---------------------------------------------------------------- the test step
-def _tensors_in(value: Any, found: List[Tensor]) -> None:
-    """Collect the tensors of nested tuples, lists, dicts and mmdet box structures."""
-    value = getattr(value, 'tensor', value)
+def flatten_tensors(value: Any) -> List[Tensor]:
+    """The tensors of a nested structure, depth first, in order.
+
+    Looks into tuples, lists, dict values, MMEngine data elements (their data and metainfo
+    fields) and MMDetection box structures (their ``.tensor``): the outputs of a model's or a
+    submodule's forward, which a trace needs as tensors.
+    """
+    if isinstance(value, BaseBoxes):
+        value = value.tensor
     if isinstance(value, Tensor):
-        found.append(value)
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            _tensors_in(item, found)
+        return [value]
+    if isinstance(value, (tuple, list)):
+        items: Iterable[Any] = value
     elif isinstance(value, dict):
-        for item in value.values():
-            _tensors_in(item, found)
+        items = value.values()
+    elif isinstance(value, BaseDataElement):
+        items = [item for _, item in value.all_items()]
+    else:
+        return []
+    return [tensor for item in items for tensor in flatten_tensors(item)]
 
 
 class PredictForward(nn.Module):
@@ -334,7 +346,7 @@ class PredictForward(nn.Module):
         captured: List[Tensor] = []
         handles = [
             module.register_forward_hook(
-                lambda _module, _args, output: _tensors_in(output, captured))
+                lambda _module, _args, output: captured.extend(flatten_tensors(output)))
             for module in self.model.modules() if module is not self.model
         ]
         try:
@@ -345,7 +357,7 @@ class PredictForward(nn.Module):
         for result in self.results:
             pred = getattr(result, 'pred_instances', None)
             if pred is not None:
-                _tensors_in([value for _, value in pred.items()], captured)
+                captured.extend(flatten_tensors([value for _, value in pred.items()]))
         # A trace needs an output that depends on the input, even with no predictions.
         return tuple(captured) + (inputs.reshape(-1)[:1], )
 

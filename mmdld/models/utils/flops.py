@@ -6,14 +6,14 @@ hardly at all), which is exactly what the trade-off of eq. 4 should see. The cou
 whole test step (``mode='predict'``: detection, masks, recognition of every detection, each
 decoder step), by the project's one counter, :mod:`mmdld.models.task_modules.flops_counter`.
 """
-from typing import Any, Callable, Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-from mmengine.structures import BaseDataElement
 from torch import Tensor
 
-from mmdld.models.task_modules import FlopCount, count_flops, count_predict_flops
+from mmdld.models.task_modules import (FlopCount, count_flops, count_predict_flops,
+                                       flatten_tensors)
 from .resize import resize_batch
 
 
@@ -29,19 +29,6 @@ class _TensorForward(nn.Module):
         outputs = flatten_tensors(self.model._forward(inputs, self.data_samples))
         # A trace needs at least one output; a model returning none still had its ops counted.
         return tuple(outputs) if outputs else (inputs.reshape(-1)[:1], )
-
-
-def flatten_tensors(obj: Any) -> List[Tensor]:
-    """The tensors of a nested structure (lists, tuples, dicts, data elements), in order."""
-    if isinstance(obj, Tensor):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [t for item in obj for t in flatten_tensors(item)]
-    if isinstance(obj, dict):
-        return [t for item in obj.values() for t in flatten_tensors(item)]
-    if isinstance(obj, BaseDataElement):
-        return [t for _, item in obj.all_items() for t in flatten_tensors(item)]
-    return []
 
 
 def count_forward_flops(model: nn.Module, inputs: Tensor,
@@ -63,6 +50,36 @@ def count_forward_flops(model: nn.Module, inputs: Tensor,
     return count_flops(_TensorForward(model, data_samples), (inputs, )).total
 
 
+def count_predict_flops_at_scales(model: nn.Module, inputs: Tensor,
+                                  data_samples: Optional[list], scales: Sequence[float],
+                                  size_divisor: int, pad_value: float) -> List[FlopCount]:
+    """The test step of ``model`` on one pre-processed batch resized to each scale.
+
+    Each copy is made by :func:`~mmdld.models.utils.resize_batch` exactly as the DLD student
+    sees it and counted by :func:`~mmdld.models.task_modules.count_predict_flops`. The caller
+    puts the model in eval mode (and prepares the samples' frame if needed).
+
+    Args:
+        model (nn.Module): A spotter with a ``'predict'`` mode.
+        inputs (Tensor): Pre-processed batch ``[B, C, H, W]`` at full resolution.
+        data_samples (list, optional): Its data samples (not modified).
+        scales (Sequence[float]): Scale factors; 1.0 is the full resolution.
+        size_divisor (int): Padding divisor of the resized batches.
+        pad_value (float): Padding value of the resized batches.
+
+    Returns:
+        list[FlopCount]: The count of the whole batch at each scale.
+    """
+    counts = []
+    for scale in scales:
+        # Test-time annotations stay in the original frame: do not rescale them.
+        scaled, scaled_samples = resize_batch(inputs, data_samples, scale,
+                                              size_divisor=size_divisor, pad_value=pad_value,
+                                              rescale_gt=False)
+        counts.append(count_predict_flops(model, scaled, scaled_samples)[0])
+    return counts
+
+
 def measure_scale_flops(model: nn.Module,
                         data_batches: Iterable[dict],
                         scales: Sequence[float],
@@ -71,12 +88,12 @@ def measure_scale_flops(model: nn.Module,
                         ) -> List[float]:
     """Average FLOPs per image of ``model``'s test step at each scale.
 
-    Each batch goes through ``model.data_preprocessor`` once, then for every scale is resized
-    with :func:`~mmdld.models.utils.resize_batch` (as the DLD student sees it) and counted with
-    :func:`~mmdld.models.task_modules.count_predict_flops`. FLOPs depend on the image (its
-    aspect ratio, and the number of detections the heads process and the words' lengths the
-    decoder runs), hence the average over several images (paper §3.3: "we use the pre-computed
-    average value"): the mean of the per-image costs when the batches hold one image each.
+    Each batch goes through ``model.data_preprocessor`` once, then is counted at every scale
+    by :func:`count_predict_flops_at_scales` (resized as the DLD student sees it). FLOPs depend
+    on the image (its aspect ratio, and the number of detections the heads process and the
+    words' lengths the decoder runs), hence the average over several images (paper §3.3: "we
+    use the pre-computed average value"): the mean of the per-image costs when the batches
+    hold one image each.
 
     Args:
         model (nn.Module): A spotter with a ``data_preprocessor`` and a ``'predict'`` mode.
@@ -104,12 +121,9 @@ def measure_scale_flops(model: nn.Module,
             for batch in data_batches:
                 data = preprocessor(batch, False)
                 inputs, samples = data['inputs'], data.get('data_samples')
-                for j, scale in enumerate(scales):
-                    # Test-time annotations stay in the original frame: do not rescale them.
-                    scaled, scaled_samples = resize_batch(
-                        inputs, samples, scale, size_divisor=size_divisor,
-                        pad_value=pad_value, rescale_gt=False)
-                    count, _ = count_predict_flops(model, scaled, scaled_samples)
+                counts = count_predict_flops_at_scales(model, inputs, samples, scales,
+                                                       size_divisor, pad_value)
+                for j, count in enumerate(counts):
                     totals[j] += count.total
                     if on_count is not None:
                         on_count(j, count)

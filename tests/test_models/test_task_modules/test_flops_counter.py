@@ -8,13 +8,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from helpers import CONFIG_DIR, batch, packed_sample, rect
 from mmcv.ops import RoIAlign
+from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.config import Config
+from mmengine.structures import InstanceData
 
 from mmdld.evaluation.cost import count_inference_flops
 from mmdld.models.rec_heads.attention_decoder import AdditiveAttentionDecoderCell
 from mmdld.models.task_modules import (FlopCount, count_flops, count_predict_flops,
-                                       inference_only, roi_align_sampling_points,
-                                       spotter_parts)
+                                       flatten_tensors, inference_only,
+                                       roi_align_sampling_points, spotter_parts)
 from mmdld.registry import MODELS
 
 pytestmark = pytest.mark.usefixtures('single_thread')
@@ -150,6 +152,16 @@ def test_antialiased_resize_is_two_separable_passes():
     count = count_flops(resize, (torch.randn(1, 3, 32, 48), ))
     # Width 48 -> 8: 12 taps for 32 x 8 outputs; height 32 -> 8: 8 taps for 8 x 8 outputs.
     assert count.total == 3 * (32 * 8 * 12 + 8 * 8 * 8)
+
+
+def test_flatten_tensors_walks_containers_data_elements_and_boxes_in_order():
+    a, b, c, d = (torch.full((2, ), float(i)) for i in range(4))
+    boxes = HorizontalBoxes(torch.zeros(2, 4))
+    instances = InstanceData(metainfo=dict(img_shape=(8, 8)), scores=c, bboxes=boxes,
+                             texts=['word', 'other'])
+    found = flatten_tensors((a, [dict(x=b, name='skipped', n=3), instances], None, d))
+    assert [id(t) for t in found] == [id(a), id(b), id(c), id(boxes.tensor), id(d)]
+    assert flatten_tensors('text') == [] and flatten_tensors(boxes) == [boxes.tensor]
 
 
 def test_inference_only_switches_off_evaluation_aids_and_restores_them():
