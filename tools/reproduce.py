@@ -3,15 +3,19 @@
     python tools/reproduce.py                  # --budget full: GPU recommended (see the docs)
     python tools/reproduce.py --budget demo    # the demo's data and schedule (CPU, ~30 min: 19 of them the teacher)
     python tools/reproduce.py --budget tiny    # every model on 2 images: checks the pipeline
+    python tools/reproduce.py --budget dynamic # the dynamic-resolution benchmark (GPU recommended)
     python tools/reproduce.py --budget demo --student-iters 600 \
         --work-dir work_dirs/reproduce_demo_students600   # the demo's teacher, longer students
     python tools/reproduce.py --budget demo --student-iters 600 --dld-gammas 1 3 \
         --work-dir work_dirs/reproduce_demo_students600   # and DLD at more FLOPs weights
 
 Vanilla multi-scale at several S-N, SKD-only, DRS-only (gamma 0.1, 0.3) and DLD (gamma 0.1,
-0.3), all from one teacher; the results page has the table, the plot of E2E hmean against
-GFLOPs (Vanilla curve vs DLD points) and the histogram of the scales chosen by the DRS. Every
-stage is skipped when its outputs exist, so an interrupted run resumes. See docs/results.md.
+0.3), all from one teacher, whose per-scale costs T_i (measured after its training) every
+student gets. The results page has the table with 95% bootstrap intervals, the claim check
+with paired intervals, the plot of E2E hmean against GFLOPs (Vanilla curve, the Vanilla scale
+oracle and the distilled points), each DRS model against the oracle, and the scales chosen by
+the DRS (per text regime). Every stage is skipped when its outputs exist, so an interrupted run
+resumes. See docs/results.md.
 """
 import argparse
 import os.path as osp
@@ -27,17 +31,23 @@ BUDGETS = dict(
     full=dict(teacher='configs/demo/spotter_r18w32_reproduce.py',
               student='configs/demo/dld_r18w32_reproduce.py',
               work_dir='work_dirs/reproduce', cost_images=50, fps_images=50,
-              vanilla_scales=VANILLA_SCALES),
+              scale_cost_images=50, vanilla_scales=VANILLA_SCALES),
     # The `make demo` teacher and students (easier text, 2,500 + 100 iterations); a teacher
     # already trained by `make demo` is reused when copied to work_dirs/reproduce_demo/teacher.
     demo=dict(teacher='configs/demo/spotter_r18w32_demo.py',
               student='configs/demo/dld_r18w32_demo.py',
               work_dir='work_dirs/reproduce_demo', cost_images=10, fps_images=20,
-              vanilla_scales=VANILLA_SCALES, estimates=DEMO_ESTIMATES),
+              scale_cost_images=10, vanilla_scales=VANILLA_SCALES, estimates=DEMO_ESTIMATES),
     tiny=dict(teacher='configs/demo/spotter_r18w32_demo_tiny.py',
               student='configs/demo/dld_r18w32_demo_tiny.py',
               work_dir='work_dirs/reproduce_tiny', cost_images=1, fps_images=0,
-              vanilla_scales=(1.0, 0.5)),
+              scale_cost_images=1, vanilla_scales=(1.0, 0.5)),
+    # The dynamic-resolution benchmark: 512 px images whose large words stay readable at a
+    # third of the resolution, and a teacher whose test step's cost falls with the scale.
+    dynamic=dict(teacher='configs/demo/spotter_r18w32_dynamic.py',
+                 student='configs/demo/dld_r18w32_dynamic.py',
+                 work_dir='work_dirs/reproduce_dynamic', cost_images=50, fps_images=20,
+                 scale_cost_images=50, vanilla_scales=VANILLA_SCALES),
 )
 
 
@@ -47,10 +57,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--budget', choices=sorted(BUDGETS), default='full')
     parser.add_argument('--work-dir', help='checkpoints and evaluations (default per budget)')
     parser.add_argument('--out', help='the results page (default: docs/results.md)')
-    parser.add_argument('--variants', nargs='+', choices=list(VARIANTS), metavar='NAME',
-                        help=f'distilled models to run (default all: {list(VARIANTS)})')
+    parser.add_argument('--variants', nargs='*', choices=list(VARIANTS), metavar='NAME',
+                        help=f'distilled models to run (default all: {list(VARIANTS)}); '
+                        'none named: the teacher, its costs and its Vanilla curve and oracle '
+                        'only')
     parser.add_argument('--cost-images', type=int, help='test images for the FLOPs count')
     parser.add_argument('--fps-images', type=int, help='test images timed (0: skip)')
+    parser.add_argument('--scale-cost-images', type=int,
+                        help='test images of the per-scale cost measurement (T_i) after the '
+                        'teacher')
     parser.add_argument('--student-iters', type=int,
                         help='train every student this many iterations (default: the '
                         "budget's student config); the learning-rate steps and the Gumbel "
@@ -64,7 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     budget = dict(BUDGETS[args.budget])
-    for key in ('cost_images', 'fps_images'):
+    for key in ('cost_images', 'fps_images', 'scale_cost_images'):
         if getattr(args, key) is not None:
             budget[key] = getattr(args, key)
     if args.work_dir is not None:

@@ -59,6 +59,8 @@ ADDED = _paper_configs() - set(SNAPSHOT) - NEW
 # The TensorBoard example: the tiny spotter with one more visualisation backend
 # (tests/test_visualization/test_tensorboard_example.py checks it differs in nothing else).
 ADDED |= {'examples/spotter_r18_fpn_synthetic_tiny_tensorboard.py'}
+# The dynamic-resolution benchmark's teacher and student (test_dynamic_configs.py checks them).
+ADDED |= {'demo/spotter_r18w32_dynamic.py', 'demo/dld_r18w32_dynamic.py'}
 
 # Intended change, not compared here: configs/_base_/default_runtime.py sets
 # `randomness=dict(seed=0)`, so that every config's run is repeatable by default instead of

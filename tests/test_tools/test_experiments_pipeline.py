@@ -1,4 +1,6 @@
-"""Command lines, Vanilla configs and scale histograms of the demo/reproduction pipeline."""
+"""Command lines, Vanilla configs, scale costs and scale histograms of the demo/reproduction
+pipeline."""
+import json
 import os.path as osp
 import pickle
 
@@ -66,7 +68,9 @@ def test_evaluate_declares_outputs_and_skips_fps_at_zero(tmp_path):
     test_cmd = runner.calls[0][2]
     assert '--out' in test_cmd and paths['predictions'] in test_cmd
     assert f'test_evaluator.outfile_dir={tmp_path}/metrics' in test_cmd and 'o=1' in test_cmd
-    assert runner.calls[0][1] == [paths['metrics'], paths['predictions']]
+    # The metric writes its per-image records beside its results: both mark the test done.
+    assert paths['per_image'] == str(tmp_path / 'metrics' / 'per_image.json')
+    assert runner.calls[0][1] == [paths['metrics'], paths['per_image'], paths['predictions']]
     assert 't=2' in test_cmd
     flops_cmd = runner.calls[1][2]
     assert flops_cmd[flops_cmd.index('--num-images') + 1] == '3'
@@ -107,3 +111,33 @@ def test_scale_histogram(tmp_path):
         pickle.dump([{'dld_scale': 0.5}, {'img_path': 'a.jpg'}], f)
     with pytest.raises(KeyError, match=r'p.pkl: prediction 1 has no `dld_scale`'):
         pipeline.scale_histogram(str(dump))
+
+
+def test_measure_scale_costs_stage(tmp_path):
+    runner = Recorder()
+    out = str(tmp_path / 'teacher' / 'scale_costs.json')
+    assert pipeline.measure_scale_costs(runner, 's.py', 't.pth', out, 50, [0.8, 0.5]) == out
+    name, outputs, cmd = runner.calls[0]
+    assert name == 'scale_costs' and outputs == [out]
+    assert cmd[1:] == ['tools/analysis_tools/measure_scale_costs.py', 's.py', '--checkpoint',
+                       't.pth', '--num-images', '50', '--split', 'test', '--scales', '0.8',
+                       '0.5', '--out', out]
+    with pytest.raises(ValueError, match='--num-images must be >= 1, got 0'):
+        pipeline.measure_scale_costs(runner, 's.py', 't.pth', out, 0, [0.8])
+
+
+def test_fixed_scale_costs_file_keeps_one_scale(tmp_path):
+    full = tmp_path / 'scale_costs.json'
+    full.write_text(json.dumps(dict(scales=[0.8, 0.5, 0.3], scale_costs=[0.7, 0.4, 0.2],
+                                    scale_gflops=[2.1, 1.2, 0.6], reference_gflops=3.0,
+                                    selector_gflops=0.01, selector_share=0.0033)))
+    out = tmp_path / 'scale_costs_0.5.json'
+    assert pipeline.fixed_scale_costs_file(str(full), 0.5, str(out)) == str(out)
+    data = json.loads(out.read_text())
+    assert (data['scales'], data['scale_costs'], data['scale_gflops']) == ([0.5], [0.4], [1.2])
+    assert data['reference_gflops'] == 3.0 and data['derived_from'] == str(full)
+    # A fixed-scale model has no DRS to pay for.
+    assert 'selector_gflops' not in data and 'selector_share' not in data
+    # A scale that was not measured: no file, the model measures its own.
+    assert pipeline.fixed_scale_costs_file(str(full), 0.6, str(tmp_path / 'x.json')) is None
+    assert not (tmp_path / 'x.json').exists()

@@ -5,6 +5,7 @@ import pytest
 
 from experiments.report import format_table, load_row, stage_times_section, write_report
 from experiments.stages import StageResult
+from mmdld.evaluation.functional import bootstrap_metric, write_per_image
 
 
 def _write(path, data):
@@ -76,3 +77,38 @@ def test_write_report_writes_markdown_and_json(tmp_path, files):
     assert '| teacher | done | 1m05s |' in text and '| **total** | | **1m08s** |' in text
     data = json.loads((tmp_path / 'out' / 'report.json').read_text())
     assert data['k'] == 1 and data['rows'][0]['name'] == 'Teacher'
+
+
+def _record(name, e2e):
+    """A per_image.json record whose ``e2e/none`` counts are ``[matched, care GT, care det]``."""
+    matched, num_gt, num_det = e2e
+    return dict(name=name, img_path=f'imgs/{name}.jpg', scale=None, gflops=None,
+                gt_texts=['w'] * num_gt, num_gt_dont_care=0, det_texts=['w'] * num_det,
+                det_scores=None, matched_texts=['w'] * matched,
+                counts={'det': [num_det, num_gt, num_det, 0, 0],
+                        'e2e/none': [matched, num_gt, num_det, 0, 0]}, rec=None)
+
+
+def test_load_row_with_per_image_records_has_the_e2e_interval(tmp_path, files):
+    # Every image reads 1 of its 2 words with 2 detections: the interval collapses on 50.
+    same = tmp_path / 'same.json'
+    write_per_image(str(same), [_record(f'img_{i}', (1, 2, 2)) for i in range(8)])
+    row = load_row('Teacher', **files, per_image_json=str(same))
+    assert (row['e2e_none_low'], row['e2e_none_high']) == (50.0, 50.0)
+    assert row['per_image'] == str(same)
+    # The metric's file says 50.0 too; the cell shows the interval.
+    assert format_table([row]).splitlines()[2].startswith('| Teacher | 50.0 [50.0, 50.0] | 62.5 |')
+    # Images that differ: the percentile bootstrap (2,000 resamples, seed 0).
+    mixed = tmp_path / 'mixed.json'
+    records = [_record(f'img_{i}', (i % 3, 2, 2)) for i in range(12)]
+    write_per_image(str(mixed), records)
+    row = load_row('DLD', **files, per_image_json=str(mixed))
+    counts = [[r['counts']['e2e/none'][k] for k in range(5)] for r in records]
+    interval = bootstrap_metric(counts, 'hmean', num_samples=2000, seed=0)
+    assert row['e2e_none_low'] == pytest.approx(100 * interval.low)
+    assert row['e2e_none_high'] == pytest.approx(100 * interval.high)
+    assert row['e2e_none_low'] < 50.0 < row['e2e_none_high']
+    cell = format_table([row]).splitlines()[2].split('|')[2].strip()
+    assert cell == f'50.0 [{100 * interval.low:.1f}, {100 * interval.high:.1f}]'
+    with pytest.raises(FileNotFoundError, match="per-image records of 'x'.*absent.json"):
+        load_row('x', **files, per_image_json=str(tmp_path / 'absent.json'))

@@ -265,7 +265,9 @@ def test_the_demo_and_the_reproduction_plan_their_stages(tmp_path):
                          variants=['DLD (gamma 0.1)'], student_iters=4, runner=runner,
                          estimates={'student': 10.0}, **tiny)
     # The tiny teacher tests at S-320; without fps there are two evaluation stages.
-    assert runner.planned == ['data', 'teacher', 'vanilla_S-320/test', 'vanilla_S-320/flops',
+    # The teacher's costs T_i are measured once, after it, for every student.
+    assert runner.planned == ['data', 'teacher', 'scale_costs', 'vanilla_S-320/test',
+                              'vanilla_S-320/flops',
                               'vanilla_S-160/test', 'vanilla_S-160/flops', 'dld_gamma_0.1',
                               'dld_gamma_0.1/test', 'dld_gamma_0.1/flops']
     # The students' estimate follows --student-iters (the tiny student trains 2 iterations).

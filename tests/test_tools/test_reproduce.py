@@ -1,5 +1,6 @@
 """The reproduction command end to end at the tiny budget (every model of the comparison,
-plus one DLD student of the gamma sweep)."""
+plus one DLD student of the gamma sweep, the scale-cost stage, and the page's intervals,
+oracle and regime tables)."""
 import json
 import os.path as osp
 import subprocess
@@ -44,3 +45,19 @@ def test_reproduce_tiny_end_to_end(tmp_path):
     assert "## The paper's claim" in text
     # Untrained models: the claim check says so instead of comparing noise.
     assert '* Not testable here: the teacher (Vanilla S-320) reads almost nothing' in text
+    # T_i measured once with the teacher's weights; every student got them.
+    teacher_dir = tmp_path / 'work' / 'teacher'
+    costs = json.loads((teacher_dir / 'scale_costs.json').read_text())
+    assert costs['scales'] == [0.8, 0.7, 0.6, 0.5, 0.4, 0.3] and costs['num_images'] == 1
+    assert json.loads((teacher_dir / 'scale_costs_0.5.json').read_text())['scales'] == [0.5]
+    assert f'model.scale_costs_file={teacher_dir / "scale_costs.json"}' in proc.stdout
+    # Every row carries its interval; the oracle and the regime tables are on the page.
+    for row in data['rows']:
+        assert row['e2e_none_low'] <= row['e2e_none'] <= row['e2e_none_high'], row['name']
+        assert osp.isfile(row['per_image'])
+    assert '## Dynamic resolution against the scale oracle' in text
+    assert data['oracle']['scales'] == [1.0, 0.5]
+    assert set(data['oracle']['models']) == set(data['histograms'])
+    assert set(data['regimes']) == set(data['histograms'])
+    for regimes in data['regimes'].values():
+        assert sum(n for hist in regimes['histograms'].values() for n in hist.values()) == 2

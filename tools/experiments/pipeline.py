@@ -1,11 +1,14 @@
-"""The steps the demo and the reproduction chain: train, test, FLOPs, FPS, Vanilla configs.
+"""The steps the demo and the reproduction chain: train, test, FLOPs, FPS, scale costs, Vanilla
+configs.
 
 Each step is a run of one of the repository's tools (``tools/train.py``, ``tools/test.py``,
-``tools/analysis_tools/get_flops.py``, ``benchmark_fps.py``) in a subprocess, so that each has
+``tools/analysis_tools/get_flops.py``, ``benchmark_fps.py``, ``measure_scale_costs.py``) in a
+subprocess, so that each has
 the clean process state and the MMEngine logs of a normal run; this module only builds their
 command lines, declares the files that mark them done and reads the results back.
 """
 import copy
+import json
 import os
 import os.path as osp
 import pickle
@@ -15,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from mmdld.apis import find_resize
+from mmdld.evaluation.functional import PER_IMAGE_FILE
 from .report import load_row
 from .stages import StageRunner, python_cmd
 
@@ -27,6 +31,7 @@ TOOLS = dict(
     test='tools/test.py',
     flops='tools/analysis_tools/get_flops.py',
     fps='tools/analysis_tools/benchmark_fps.py',
+    scale_costs='tools/analysis_tools/measure_scale_costs.py',
 )
 
 
@@ -92,7 +97,9 @@ def evaluate(runner: StageRunner,
              test_options: Optional[Dict[str, Any]] = None) -> Dict[str, str]:
     """Tests a checkpoint on the config's test split, then counts FLOPs and times inference.
 
-    Three stages: ``<name>/test`` (``tools/test.py`` with the metric's ``outfile_dir``),
+    Three stages: ``<name>/test`` (``tools/test.py`` with the metric's ``outfile_dir``, which
+    writes ``metrics/spotting_results.json`` and the per-image records
+    ``metrics/per_image.json``),
     ``<name>/flops`` (``get_flops.py`` on ``cost_images`` test images) and ``<name>/fps``
     (``benchmark_fps.py`` on ``fps_images`` images, 2 of them warm-up).
 
@@ -114,14 +121,16 @@ def evaluate(runner: StageRunner,
             same settings for every model.
 
     Returns:
-        dict: Paths ``metrics``, ``flops``, ``fps`` (and ``predictions``).
+        dict: Paths ``metrics``, ``per_image``, ``flops``, ``fps`` (and ``predictions``).
     """
     options = dict(options or {})
     paths = dict(metrics=osp.join(out_dir, 'metrics', 'spotting_results.json'),
+                 per_image=osp.join(out_dir, 'metrics', PER_IMAGE_FILE),
                  flops=osp.join(out_dir, 'flops.json'), fps=osp.join(out_dir, 'fps.json'))
     test_opts = dict(options, **(test_options or {}))
     test_opts['test_evaluator.outfile_dir'] = osp.join(out_dir, 'metrics')
-    outputs = [paths['metrics']]
+    # The records are an output: a test run from before they existed is run again.
+    outputs = [paths['metrics'], paths['per_image']]
     test_args = [config, checkpoint, '--work-dir', osp.join(out_dir, 'work_dir')]
     if dump_predictions:
         paths['predictions'] = osp.join(out_dir, 'predictions.pkl')
@@ -149,9 +158,67 @@ def evaluate(runner: StageRunner,
 
 def row_from(name: str, paths: Dict[str, str], scale: Optional[float] = None,
              **extra: Any) -> Dict[str, Any]:
-    """The report row of a model evaluated by :func:`evaluate`."""
+    """The report row of a model evaluated by :func:`evaluate` (with the E2E None interval
+    from its per-image records)."""
     return load_row(name, paths['metrics'], paths.get('flops'), paths.get('fps'), scale=scale,
-                    **extra)
+                    per_image_json=paths.get('per_image'), **extra)
+
+
+def measure_scale_costs(runner: StageRunner, config: str, checkpoint: str, out: str,
+                        num_images: int, scales: Sequence[float]) -> str:
+    """The stage ``scale_costs``: ``T_i`` of ``config`` at ``scales`` with ``checkpoint``'s
+    weights, by ``measure_scale_costs.py`` on ``num_images`` test images; skipped when ``out``
+    exists.
+
+    A DLD config's ``model.student`` is measured (with the teacher's checkpoint: the student
+    has its architecture) and its DRS too, so that the file holds every cost a DRS student
+    needs (``selector_gflops`` included) and none is measured on a training batch.
+
+    Returns:
+        str: ``out``, for ``model.scale_costs_file``.
+    """
+    if num_images < 1:
+        raise ValueError(f'scale costs: --num-images must be >= 1, got {num_images}')
+    runner.run('scale_costs', [out],
+               cmd=python_cmd(TOOLS['scale_costs'], config, '--checkpoint', checkpoint,
+                              '--num-images', str(num_images), '--split', 'test',
+                              '--scales', *(f'{s:g}' for s in scales), '--out', out),
+               log_file=osp.join(osp.dirname(out), 'scale_costs.log'))
+    return out
+
+
+def fixed_scale_costs_file(costs_file: str, scale: float, out: str) -> Optional[str]:
+    """A cost file for a fixed-scale (SKD-only) model: the entries of ``scale`` only.
+
+    A DLD model's ``scale_costs_file`` must hold exactly its scales, and an SKD-only model has
+    one; without a file it would measure its costs on its first training batch.
+
+    Args:
+        costs_file (str): ``measure_scale_costs.py --out`` at the candidate scales.
+        scale (float): The fixed scale.
+        out (str): Where the one-scale file goes (written again each time: it is derived).
+
+    Returns:
+        str or None: ``out``, or None when ``scale`` was not measured (the model then
+        measures its own costs).
+    """
+    with open(costs_file, encoding='utf-8') as f:
+        data = json.load(f)
+    matches = [i for i, s in enumerate(data['scales']) if abs(float(s) - scale) < 1e-6]
+    if not matches:
+        return None
+    (index, ) = matches
+    subset = dict(data, scales=[float(scale)],
+                  scale_costs=[data['scale_costs'][index]],
+                  scale_gflops=[data['scale_gflops'][index]],
+                  derived_from=costs_file)
+    # No DRS at a fixed scale: its GFLOPs would be added to every image's.
+    subset.pop('selector_gflops', None)
+    subset.pop('selector_share', None)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w', encoding='utf-8') as f:
+        json.dump(subset, f, indent=2)
+    return out
 
 
 def scaled_test_config(config: str, scale: float, out_path: str) -> str:
@@ -209,5 +276,5 @@ def scale_histogram(predictions_pkl: str) -> Dict[float, int]:
 
 
 __all__: Sequence[str] = ('NO_MASKS', 'TOOLS', 'cfg_options', 'final_checkpoint', 'train',
-                          'evaluation_stages', 'evaluate', 'row_from', 'scaled_test_config',
-                          'scale_histogram')
+                          'evaluation_stages', 'evaluate', 'row_from', 'measure_scale_costs',
+                          'fixed_scale_costs_file', 'scaled_test_config', 'scale_histogram')

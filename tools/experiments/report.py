@@ -1,9 +1,10 @@
 """The comparison table of the demo and the reproduction: one row per evaluated model.
 
 A row gathers what three tools wrote for one model: the metric's ``spotting_results.json``
-(``E2ESpottingMetric`` with ``outfile_dir``), ``get_flops.py --out`` and
+and ``per_image.json`` (``E2ESpottingMetric`` with ``outfile_dir``), ``get_flops.py --out`` and
 ``benchmark_fps.py --out``. The table is written as Markdown (for people) and JSON (for
-programs); it has the paper's columns (Table 1 and Table 8) for the synthetic benchmark.
+programs); it has the paper's columns (Table 1 and Table 8) for the synthetic benchmark, the
+E2E None hmean with its bootstrap interval over the test images when the row has one.
 """
 import json
 import os
@@ -12,6 +13,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmdld.utils import git_commit, machine_description
+from .intervals import hmean_interval, load_records
 from .stages import format_duration
 
 #: (column title, row key, format). Accuracies are percentages.
@@ -48,6 +50,7 @@ def load_row(name: str,
              flops_json: Optional[str] = None,
              fps_json: Optional[str] = None,
              scale: Optional[float] = None,
+             per_image_json: Optional[str] = None,
              **extra: Any) -> Dict[str, Any]:
     """One row of the table from the files the evaluation tools wrote.
 
@@ -59,10 +62,14 @@ def load_row(name: str,
         scale (float, optional): The model's input scale relative to the teacher's base size
             when fixed (teacher 1.0, Vanilla S-N); a DLD model's average comes from the metric
             (``cost/avg_scale``) and takes precedence.
+        per_image_json (str, optional): The metric's ``per_image.json``: the row then gets
+            ``per_image`` (the path), and ``e2e_none_low`` / ``e2e_none_high``, the 95%
+            bootstrap interval of E2E None in percent (:func:`.intervals.hmean_interval`).
         **extra: Other values to keep in the row (e.g. ``config``, ``checkpoint``).
 
     Returns:
-        dict: ``name``, the keys of :data:`COLUMNS` (None when unknown) and ``extra``.
+        dict: ``name``, the keys of :data:`COLUMNS` (None when unknown), the interval's and
+        ``extra``.
 
     Raises:
         FileNotFoundError: If a named file is missing.
@@ -89,23 +96,42 @@ def load_row(name: str,
     if fps_json is not None:
         row['fps'] = float(_read_json(fps_json, f'FPS of {name!r}')['fps'])
     row['num_images'] = results.get('num_images')
+    if per_image_json is not None:
+        if not osp.isfile(per_image_json):
+            raise FileNotFoundError(f'per-image records of {name!r}: {per_image_json} does not '
+                                    'exist (did its test stage run?)')
+        interval = hmean_interval(load_records(per_image_json))
+        row.update(e2e_none_low=100.0 * interval.low, e2e_none_high=100.0 * interval.high,
+                   per_image=per_image_json)
     row.update(extra)
     return row
+
+
+def format_cell(row: Dict[str, Any], key: str, fmt: str) -> str:
+    """One cell: ``-`` when unknown; E2E None with its interval when the row has one
+    (``57.7 [52.9, 62.4]``)."""
+    value = row.get(key)
+    if value is None:
+        return '-'
+    cell = fmt.format(value)
+    low, high = row.get(f'{key}_low'), row.get(f'{key}_high')
+    if low is not None and high is not None:
+        cell += f' [{fmt.format(low)}, {fmt.format(high)}]'
+    return cell
 
 
 def format_table(rows: Sequence[Dict[str, Any]]) -> str:
     """A Markdown table of the rows in the order given (the teacher first, by convention).
 
-    Missing values are shown as ``-``.
+    Missing values are shown as ``-``; a value with ``<key>_low`` and ``<key>_high`` in the
+    row (E2E None) with its interval.
     """
     header = ['Model'] + [title for title, _, _ in COLUMNS]
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join(['---'] + ['---:'] * len(COLUMNS))
              + '|']
     for row in rows:
         cells = [str(row['name'])]
-        for _, key, fmt in COLUMNS:
-            value = row.get(key)
-            cells.append('-' if value is None else fmt.format(value))
+        cells += [format_cell(row, key, fmt) for _, key, fmt in COLUMNS]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -161,6 +187,6 @@ def rows_by_name(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
 
 
 __all__: List[str] = [
-    'COLUMNS', 'METRIC_KEYS', 'load_row', 'format_table', 'write_report', 'stage_times_section',
-    'machine_description', 'git_commit', 'rows_by_name'
+    'COLUMNS', 'METRIC_KEYS', 'load_row', 'format_cell', 'format_table', 'write_report',
+    'stage_times_section', 'machine_description', 'git_commit', 'rows_by_name'
 ]

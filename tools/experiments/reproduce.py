@@ -8,10 +8,18 @@ Models, all from one teacher:
 * DRS-only (gamma 0.1, 0.3): a student with the DRS and no distillation loss;
 * DLD (gamma 0.1, 0.3): DRS + SKD.
 
-Outputs: ``<out_md>`` (default ``docs/results.md``) with the table, the plot of E2E hmean
-against GFLOPs per image (``<page>_e2e_vs_gflops.png``, e.g. ``results_e2e_vs_gflops.png``: the
-Vanilla curve and the DLD / SKD / DRS points) and the histogram of the scales the DLD students
-chose (``<page>_scales.png``).
+After the teacher, the stage ``scale_costs`` measures ``T_i`` at the DRS's candidate scales
+with the teacher's weights (``measure_scale_costs.py``, ``<teacher dir>/scale_costs.json``);
+every student gets the file as ``model.scale_costs_file`` (SKD-only its one-scale part).
+
+Outputs: ``<out_md>`` (default ``docs/results.md``) with the table (E2E None with its bootstrap
+interval over the test images), the claim check (paired bootstrap intervals), the plot of E2E
+hmean against GFLOPs per image (``<page>_e2e_vs_gflops.png``, e.g.
+``results_e2e_vs_gflops.png``: the Vanilla curve, the Vanilla scale oracle's curves and the
+DLD / SKD / DRS points), the DRS models against the oracle, and the scales the DRS models chose
+(``<page>_scales.png``; per text regime on the page); ``<out_md>`` with ``.json`` holds the same
+data. Everything after the evaluations is computed from the per-image records
+(:mod:`.results_analysis`).
 """
 import os
 import os.path as osp
@@ -22,9 +30,14 @@ from typing import Any, Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from .demo import base_short_side, data_and_teacher
-from .pipeline import (NO_MASKS, evaluate, evaluation_stages, row_from, scale_histogram,
-                       scaled_test_config, train)
+from .claims import claim_comparisons, claim_lines
+from .intervals import LEVEL, NUM_SAMPLES, SEED, WEIGHT_UNITS
+from .oracle import format_oracle_section
+from .pipeline import (NO_MASKS, evaluate, evaluation_stages, fixed_scale_costs_file,
+                       measure_scale_costs, row_from, scale_histogram, scaled_test_config, train)
+from .regimes import format_regime_section
 from .report import format_table, git_commit, machine_description, stage_times_section
+from .results_analysis import analyse_results, analysis_json, row_records
 from .stages import StageRunner, format_duration
 
 #: name -> config overrides of the student config (DLD gamma 0.1) for each distilled variant.
@@ -57,9 +70,6 @@ def gamma_sweep_variants(gammas: Sequence[float]) -> 'OrderedDict[str, Dict[str,
             out[name] = {'model.drs_loss.gamma': float(gamma)}
     return out
 
-
-#: Below this teacher E2E hmean (%) the claim check reports that nothing can be concluded.
-MIN_TEACHER_E2E = 5.0
 
 #: Scales of the Vanilla curve (1.0 is the teacher itself at its base size).
 VANILLA_SCALES = (1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
@@ -136,7 +146,8 @@ def run_reproduction(budget: str,
                      dld_gammas: Sequence[float] = (),
                      runner: Optional[StageRunner] = None,
                      root: str = '.',
-                     estimates: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
+                     estimates: Optional[Dict[str, float]] = None,
+                     scale_cost_images: int = 50) -> Dict[str, Any]:
     """Trains and evaluates every model of the comparison and writes the results page.
 
     Args:
@@ -161,9 +172,13 @@ def run_reproduction(budget: str,
             of stages not timed by an earlier run; a ``'student'`` entry (the time of the
             student config's own schedule) stands for each variant's training, scaled to
             ``student_iters``.
+        scale_cost_images (int): Test images of the ``scale_costs`` stage, which measures
+            ``T_i`` with the teacher's weights (``<teacher dir>/scale_costs.json``, given to
+            every student as ``model.scale_costs_file``).
 
     Returns:
-        dict: ``rows``, ``histograms`` (per DLD/DRS variant) and ``page`` (the path).
+        dict: ``rows``, ``histograms`` (per DLD/DRS variant), ``analysis``
+        (:func:`.results_analysis.analyse_results`), ``page`` and ``plots`` (the paths).
     """
     names = list(VARIANTS) if variants is None else list(variants)
     unknown = [n for n in names if n not in VARIANTS]
@@ -187,12 +202,18 @@ def run_reproduction(budget: str,
     runner = runner or StageRunner('reproduce', cwd=root,
                                    record_file=osp.join(work_dir, 'stage_times.json'))
     runner.estimates.update(estimates)
-    runner.plan(['data', 'teacher']
+    runner.plan(['data', 'teacher', 'scale_costs']
                 + [stage for short in shorts
                    for stage in evaluation_stages(f'vanilla_S-{short}', fps_images)]
                 + [stage for key in keys
                    for stage in [key] + evaluation_stages(key, fps_images)])
     teacher_ckpt = data_and_teacher(runner, budget, given, teacher, work_dir, root)
+    # T_i of the student config's candidate scales, with the teacher's weights (the student
+    # starts from them and has their architecture), once for every student.
+    teacher_dir = osp.dirname(teacher_ckpt)
+    costs_file = measure_scale_costs(runner, student, teacher_ckpt,
+                                     osp.join(teacher_dir, 'scale_costs.json'),
+                                     scale_cost_images, candidate_scales(student))
     costs = dict(cost_images=cost_images, fps_images=fps_images)
     eval_dir = osp.join(work_dir, 'eval')
 
@@ -213,40 +234,87 @@ def run_reproduction(budget: str,
         # The variant's own options last: SKD-only has no Gumbel hook whatever the schedule.
         cfg = variant_config(student, {**schedule, **all_variants[name]},
                              osp.join(work_dir, 'configs', f'{key}.py'))
-        ckpt = train(runner, key, cfg, osp.join(work_dir, key),
-                     {'model.teacher_ckpt': teacher_ckpt})
         with_drs = all_variants[name].get('model.selector', 'drs') is not None
-        paths = evaluate(runner, key, cfg, ckpt, osp.join(eval_dir, key),
-                         {'model.teacher_ckpt': teacher_ckpt}, dump_predictions=with_drs,
-                         test_options=NO_MASKS, **costs)
         fixed = all_variants[name].get('model.fixed_scale')
-        rows.append(row_from(name, paths, scale=fixed, kind='distilled', config=cfg))
+        model_options = {'model.teacher_ckpt': teacher_ckpt}
+        own_costs = costs_file if with_drs else fixed_scale_costs_file(
+            costs_file, fixed, osp.join(teacher_dir, f'scale_costs_{fixed:g}.json'))
+        if own_costs is not None:
+            model_options['model.scale_costs_file'] = own_costs
+        ckpt = train(runner, key, cfg, osp.join(work_dir, key), model_options)
+        paths = evaluate(runner, key, cfg, ckpt, osp.join(eval_dir, key), model_options,
+                         dump_predictions=with_drs, test_options=NO_MASKS, **costs)
+        rows.append(row_from(name, paths, scale=fixed, kind='distilled', drs=with_drs,
+                             config=cfg))
         if with_drs:
             histograms[name] = scale_histogram(paths['predictions'])
 
+    analysis = analyse_results(rows, teacher, root)
     # The plots are named after the page, so that several pages can share a folder.
     stem = osp.splitext(osp.abspath(out_md))[0]
     plots = dict(curve=f'{stem}_e2e_vs_gflops.png', hist=f'{stem}_scales.png')
-    plot_curve(rows, plots['curve'])
+    plot_curve(rows, plots['curve'], analysis['oracle'])
     plot_histograms(histograms, plots['hist'])
     page = write_results_page(out_md, rows, histograms, plots, runner, budget,
-                              given['teacher'], given['student'], student_iters, dld_gammas)
+                              given['teacher'], given['student'], student_iters, dld_gammas,
+                              analysis=analysis)
     runner.log(f'results written to {out_md}\n\n{format_table(rows)}\n')
-    return dict(rows=rows, histograms=histograms, page=page, plots=plots)
+    return dict(rows=rows, histograms=histograms, analysis=analysis, page=page, plots=plots)
 
 
-def plot_curve(rows: Sequence[Dict[str, Any]], path: str) -> None:
-    """E2E None hmean against GFLOPs per image: the Vanilla curve and the distilled points."""
+def candidate_scales(student: str) -> List[float]:
+    """The candidate scales of a DLD config's DRS (``model.selector.scales``).
+
+    Raises:
+        ValueError: If the config has no selector with scales.
+    """
+    selector = Config.fromfile(student).model.get('selector') or {}
+    scales = [float(s) for s in selector.get('scales', ())]
+    if not scales:
+        raise ValueError(f'{student}: `model.selector.scales` is missing; the reproduction\'s '
+                         'student config is a DLD model with a DRS')
+    return scales
+
+
+def plot_curve(rows: Sequence[Dict[str, Any]], path: str,
+               oracle: Optional[Dict[str, Any]] = None) -> None:
+    """E2E None hmean against GFLOPs per image: the Vanilla curve and the distilled points
+    (with their 95% intervals when the rows have them), and the Vanilla scale oracle's curves
+    and its cheapest scale keeping the matches (:func:`.oracle.oracle_summary`)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+
+    def errors(selected):
+        if not all(r.get('e2e_none_low') is not None for r in selected):
+            return None
+        return [[r['e2e_none'] - r['e2e_none_low'] for r in selected],
+                [r['e2e_none_high'] - r['e2e_none'] for r in selected]]
+
     vanilla = sorted((r for r in rows if r.get('kind') == 'vanilla'), key=lambda r: r['gflops'])
-    ax.plot([r['gflops'] for r in vanilla], [r['e2e_none'] for r in vanilla], 'o-',
-            color='tab:gray', label='Vanilla multi-scale (teacher at S-N)')
+    ax.errorbar([r['gflops'] for r in vanilla], [r['e2e_none'] for r in vanilla],
+                yerr=errors(vanilla), fmt='o-', color='tab:gray', capsize=2, elinewidth=0.8,
+                label='Vanilla multi-scale (teacher at S-N, fixed scale)')
     for r in vanilla:
         ax.annotate(r['name'].replace('Vanilla ', ''), (r['gflops'], r['e2e_none']),
                     textcoords='offset points', xytext=(4, -10), fontsize=7, color='tab:gray')
+    if oracle is not None:
+        styles = {'capped': ('-', 'tab:green', 'capped'),
+                  'best_of_k': (':', 'tab:olive', 'best-of-k')}
+        # Past its last point an oracle keeps that point's choices: flat to the dearest scale.
+        end = max(p.gflops for p in oracle['fixed'])
+        for variant, curve in oracle['curves'].items():
+            line, colour, title = styles[variant]
+            points = list(curve.points)
+            gflops = [p.gflops for p in points] + ([end] if end > points[-1].gflops else [])
+            hmeans = [100 * p.hmean for p in points]
+            ax.plot(gflops, hmeans + hmeans[-1:] * (len(gflops) - len(hmeans)), line,
+                    color=colour, linewidth=1.2,
+                    label=f'Vanilla scale oracle, {title} (per-image best scale)')
+        cheapest = oracle['cheapest']['point']
+        ax.plot([cheapest.gflops], [100 * cheapest.hmean], 'D', color='tab:green',
+                markersize=6, label='cheapest scale keeping the matches')
     markers = {'SKD': ('s', ['tab:blue']), 'DRS': ('^', ['tab:orange', 'gold']),
                'DLD': ('*', ['tab:red', 'darkred', 'tab:purple', 'tab:pink', 'tab:brown'])}
     seen: Dict[str, int] = {}
@@ -258,13 +326,14 @@ def plot_curve(rows: Sequence[Dict[str, Any]], path: str) -> None:
         # One colour per model of a kind (e.g. the DLD gamma sweep), cycling.
         colour = colours[seen.get(kind, 0) % len(colours)]
         seen[kind] = seen.get(kind, 0) + 1
-        ax.plot([r['gflops']], [r['e2e_none']], marker, color=colour,
-                markersize=12 if marker == '*' else 8, label=r['name'])
+        ax.errorbar([r['gflops']], [r['e2e_none']], yerr=errors([r]), fmt=marker,
+                    color=colour, capsize=2, elinewidth=0.8,
+                    markersize=12 if marker == '*' else 8, label=r['name'])
     ax.set_xlabel('GFLOPs per image (whole test step)')
     ax.set_ylabel('E2E hmean, no lexicon (%)')
-    ax.set_title('Synthetic benchmark: accuracy vs cost')
+    ax.set_title('Synthetic benchmark: accuracy vs cost (bars: 95% intervals)')
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc='lower right')
+    ax.legend(fontsize=6, loc='lower right')
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -294,49 +363,66 @@ def plot_histograms(histograms: Dict[str, Dict[float, int]], path: str) -> None:
     plt.close(fig)
 
 
-def claim_check(rows: Sequence[Dict[str, Any]]) -> List[str]:
-    """Sentences on the paper's claim, from the measured rows (no judgement is hard-coded).
+def claim_check(rows: Sequence[Dict[str, Any]],
+                images: Optional[Dict[str, Any]] = None) -> List[str]:
+    """Sentences on the paper's claim from the rows' per-image records (no judgement is
+    hard-coded): :func:`.claims.claim_comparisons` and :func:`.claims.claim_lines`.
 
-    The claim: DLD at about half the teacher's FLOPs is within 1 point of the teacher (E2E)
-    and clearly above Vanilla at the same FLOPs (linear interpolation of the Vanilla curve).
+    Args:
+        rows (Sequence[dict]): The table's rows.
+        images (dict, optional): Row name -> per-image records; by default read from the
+            rows' ``per_image`` files.
     """
-    import numpy as np
-    vanilla = sorted((r for r in rows if r.get('kind') == 'vanilla'), key=lambda r: r['gflops'])
-    teacher = max(vanilla, key=lambda r: r['scale'] or 0)
-    if teacher['e2e_none'] < MIN_TEACHER_E2E:
-        return [f'* Not testable here: the teacher ({teacher["name"]}) reads almost nothing '
-                f'(E2E None {teacher["e2e_none"]:.1f} < {MIN_TEACHER_E2E:.0f}), so every '
-                'comparison with it is noise.']
-    lines = []
-    for r in rows:
-        if not r['name'].startswith('DLD'):
-            continue
-        ratio = r['gflops'] / teacher['gflops']
-        gap = r['e2e_none'] - teacher['e2e_none']
-        at_same = float(np.interp(r['gflops'], [v['gflops'] for v in vanilla],
-                                  [v['e2e_none'] for v in vanilla]))
-        within = 'within' if gap >= -1.0 else 'not within'
-        above = r['e2e_none'] - at_same
-        where = 'level with' if abs(above) < 0.05 else ('above' if above > 0 else 'below')
-        lines.append(
-            f'* {r["name"]}: {100 * ratio:.0f}% of the teacher\'s GFLOPs, E2E None '
-            f'{r["e2e_none"]:.1f} vs the teacher\'s {teacher["e2e_none"]:.1f} '
-            f'({gap:+.1f}, {within} 1 point); Vanilla at the same GFLOPs (interpolated): '
-            f'{at_same:.1f}, so DLD is {above:+.1f} points, {where} it.')
-    return lines
+    images = row_records(rows) if images is None else images
+    return claim_lines(rows, claim_comparisons(rows, images))
+
+
+#: The page's explanation of its intervals, comparisons and the oracle.
+INTERVALS_NOTE = (
+    'E2E None is given with its 95% interval: a percentile bootstrap over the test images '
+    f'({NUM_SAMPLES:,} resamples, seed {SEED}; `docs/evaluation.md`, "Intervals and per-image '
+    'records"), computed from each evaluation\'s `per_image.json`.')
+CLAIM_NOTE = (
+    'Each comparison is a paired bootstrap of the E2E None hmean difference, in points, over '
+    'the same test images (the same resamples for both models). The verdict is **above** / '
+    '**below** when the whole 95% interval lies above / below 0 and **within** when 0 lies in '
+    'it, ends included: not distinguishable on these images, not "equal". Vanilla at the same '
+    'GFLOPs '
+    'is interpolated image by image: each image\'s counts are the weighted sum of its counts '
+    'at the two Vanilla scales whose GFLOPs bracket the model\'s, with weights `1 - t` and '
+    '`t`, `t = (G - G_low) / (G_high - G_low)` (the same for every image, a multiple of '
+    f'1/{WEIGHT_UNITS:,}), so that the Vanilla side stays on the same images; summed, they '
+    'are the Vanilla curve\'s counts interpolated at `G`.')
+ORACLE_NOTE = (
+    'The Vanilla rows are the teacher at each scale, so their per-image records are its scale '
+    'oracle\'s runs (`docs/dld.md`, "The per-image scale oracle"), with no model run again. '
+    'GFLOPs per image of a scale: the FLOPs stage\'s mean, the counter and images of the '
+    'other rows. The capped oracle never reads more of an image than full resolution does and '
+    'is the ceiling to quote; best-of-k counts each scale\'s own words and so also picks the '
+    'luckiest of k noisy reads. Oracles are read at a model\'s GFLOPs by linear interpolation '
+    'between their greedy points. Share of the oracle\'s gain: `(model - fixed) / (oracle - '
+    'fixed)` at the model\'s GFLOPs (0: the fixed-scale curve, 1: the oracle); "-" when the '
+    'oracle does not beat the fixed scale there or the GFLOPs lie below its cheapest point. '
+    'The DRS models are students and the oracle is the teacher\'s: a share compares a '
+    'student\'s choices with the best choices of the teacher\'s scales.')
 
 
 def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
                        histograms: Dict[str, Dict[float, int]], plots: Dict[str, str],
                        runner: StageRunner, budget: str, teacher: str, student: str,
                        student_iters: Optional[int] = None,
-                       dld_gammas: Sequence[float] = ()) -> str:
-    """The Markdown results page (table, claim check, plots, histogram, provenance).
+                       dld_gammas: Sequence[float] = (),
+                       analysis: Optional[Dict[str, Any]] = None) -> str:
+    """The Markdown results page (table, claim check, plots, oracle, histograms, provenance)
+    and the same data as JSON (``.json`` beside it).
 
     ``student_iters`` and ``dld_gammas`` are the options of the run, for the command line
-    printed on the page.
+    printed on the page. ``analysis`` is :func:`.results_analysis.analyse_results` of the
+    rows (computed here, without the regime tables, when not given).
     """
     import json
+    if analysis is None:
+        analysis = analyse_results(rows)
     command = f'python tools/reproduce.py --budget {budget}'
     if student_iters is not None:
         command += f' --student-iters {student_iters}'
@@ -344,13 +430,15 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
         command += ' --dld-gammas ' + ' '.join(f'{g:g}' for g in dld_gammas)
     commit = git_commit(runner.cwd or '.')
     rel = {k: osp.relpath(v, osp.dirname(osp.abspath(path))) for k, v in plots.items()}
-    hist_lines = ['| model | ' + ' | '.join(
-        f'{s:g}' for s in sorted({s for h in histograms.values() for s in h}, reverse=True))
-        + ' |']
     scales = sorted({s for h in histograms.values() for s in h}, reverse=True)
-    hist_lines.append('|---|' + '---:|' * len(scales))
+    hist_lines = ['| model | ' + ' | '.join(f'{s:g}' for s in scales) + ' |',
+                  '|---|' + '---:|' * len(scales)]
     for name, hist in histograms.items():
         hist_lines.append(f'| {name} | ' + ' | '.join(str(hist.get(s, 0)) for s in scales) + ' |')
+    oracle = analysis.get('oracle')
+    regimes = analysis.get('regimes')
+    vanilla_names = [r['name'] for r in sorted(
+        (r for r in rows if r.get('kind') == 'vanilla'), key=lambda r: -(r.get('scale') or 0))]
     text = '\n\n'.join([
         '# Results on the synthetic benchmark',
         f'Produced by `{command}` (teacher `{teacher}`, '
@@ -361,17 +449,28 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
         '## Table',
         'Accuracies in % (hmean; Rec: accuracy with GT boxes); Scale relative to the '
         'teacher\'s base size (average for DRS models); GFLOPs per image of the whole test '
-        'step; images per second with one image per batch.',
+        'step; images per second with one image per batch. ' + INTERVALS_NOTE,
         format_table(rows),
         '## The paper\'s claim',
         'DLD at about half the teacher\'s FLOPs is within 1 point of the teacher and clearly '
-        'above Vanilla at the same FLOPs. Measured here:',
-        '\n'.join(claim_check(rows)) or '(no DLD row)',
+        'above Vanilla at the same FLOPs; SKD alone beats Vanilla at the student\'s scale. '
+        + CLAIM_NOTE + ' Measured here:',
+        '\n'.join(claim_lines(rows, analysis['claims'])) or '(no DLD row)',
         '## E2E hmean against GFLOPs',
+        'The Vanilla curve (fixed scale), the Vanilla scale oracle\'s curves (the best scale '
+        'per image for every GFLOPs budget, below) and the distilled models, with 95% '
+        'intervals.',
         f'![E2E hmean against GFLOPs per image]({rel["curve"]})',
+        '## Dynamic resolution against the scale oracle',
+        ORACLE_NOTE,
+        (format_oracle_section(oracle, vanilla_names) if oracle is not None else
+         '(no oracle: it needs at least 2 Vanilla scales with per-image records and GFLOPs)'),
         '## Scales chosen by the DRS',
         '\n'.join(hist_lines),
         f'![Histogram of chosen scales]({rel["hist"]})',
+        'Per text regime of the synthetic test images (`docs/synthetic_data.md`):',
+        (format_regime_section(regimes) if regimes is not None else
+         '(no regime table: no DRS model with per-image records, or no test annotations)'),
         stage_times_section(runner.results, runner.total_seconds),
     ]) + '\n'
     with open(path, 'w', encoding='utf-8') as f:
@@ -381,6 +480,8 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
                        dld_gammas=list(dld_gammas), rows=list(rows),
                        histograms={k: {str(s): n for s, n in h.items()}
                                    for k, h in histograms.items()},
+                       intervals=dict(samples=NUM_SAMPLES, seed=SEED, level=LEVEL),
+                       **analysis_json(analysis),
                        commit=commit, machine=machine_description()), f, indent=2)
     return path
 
@@ -392,10 +493,9 @@ BUDGET_NOTES = {
              'iterations on 4 images of 192 px and every model is tested on 2 images, so the '
              'accuracies are those of untrained networks (0 or noise) and say nothing about '
              'the paper\'s claim; the page only shows that the whole comparison runs and what '
-             'it writes. The GFLOPs of the distilled models are inflated too: `get_flops.py` '
-             'counts them on one image, the first one a freshly built DLD model sees, whose '
-             'step also measures the per-scale costs (every scale and the teacher). Run '
-             '`--budget full` (GPU recommended) for numbers.',
+             'it writes, and its intervals (over 2 images) and oracle are as meaningless. The '
+             'per-scale costs `T_i` are measured on 1 image. Run `--budget full` or '
+             '`--budget dynamic` (GPU recommended) for numbers.',
              'Every student is trained for 2 iterations too.'),
     'demo': ('**Demo budget**: the teacher of `make demo` (2,500 iterations of batch 2 from '
              'random weights, on the demo\'s easier text: 50 lower-case words, mostly '
@@ -409,6 +509,17 @@ BUDGET_NOTES = {
              'many hours (a batch-2 iteration of the smaller demo teacher takes about 0.5 s '
              'there).',
              'Each of the five students is distilled for 2,000 iterations.'),
+    'dynamic': ('**Dynamic-resolution budget** (`configs/demo/_base_/synthetic_dynamic.py`, '
+                '`docs/synthetic_data.md`): the demo\'s easier text on 512 px images, half of '
+                'them with only large words, a third mixing large and small words, 15% with '
+                'only small words, 5% empty; 3,000 training and 1,500 test images (enough for '
+                'an interval of about +-1 point on E2E hmean). The teacher '
+                '(`configs/demo/spotter_r18w32_dynamic.py`) is the demo spotter at S-512 with '
+                'heads that run only on the detections it reports, trained for 2,500 '
+                'iterations of batch 2, so that its test step\'s cost falls with the input '
+                'scale; its `T_i` are measured on 50 test images (`scale_costs` stage). GPU '
+                'recommended.',
+                'Each student is distilled from it for 1,000 iterations.'),
 }
 
 

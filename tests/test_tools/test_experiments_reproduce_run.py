@@ -1,0 +1,144 @@
+"""The reproduction's orchestration with its stages replaced by files written on the spot:
+the scale-cost stage and its file for every student, the per-image records behind every row,
+and the page built from them (no model is trained or tested)."""
+import json
+import os
+import os.path as osp
+import pickle
+
+import pytest
+
+from experiments.reproduce import run_reproduction
+from experiments.stages import StageResult, StageRunner
+from helpers import REPO_ROOT
+from mmdld.evaluation.functional import write_per_image
+
+TINY = dict(teacher='configs/demo/spotter_r18w32_demo_tiny.py',
+            student='configs/demo/dld_r18w32_demo_tiny.py')
+#: The two test images of the tiny data (data/synthetic_demo_tiny).
+IMAGES = ('000000', '000001')
+#: E2E None counts ``[matched, care GT, care det]`` of the two images, and GFLOPs, per model.
+OUTCOMES = {'vanilla_S-320': ([(3, 4, 4), (2, 2, 2)], 4.0),
+            'vanilla_S-160': ([(1, 4, 3), (2, 2, 2)], 1.0),
+            'skd_only_s_x_0.5': ([(2, 4, 3), (2, 2, 2)], 1.0),
+            'dld_gamma_0.1': ([(3, 4, 4), (1, 2, 2)], 2.0)}
+
+
+def _record(name, e2e, scale):
+    matched, num_gt, num_det = e2e
+    return dict(name=name, img_path=f'imgs/test/{name}.jpg', scale=scale, gflops=None,
+                gt_texts=['w'] * num_gt, num_gt_dont_care=0, det_texts=['w'] * num_det,
+                det_scores=None, matched_texts=['w'] * matched,
+                counts={'det': [num_det, num_gt, num_det, 0, 0],
+                        'e2e/none': [matched, num_gt, num_det, 0, 0]}, rec=None)
+
+
+class FakeStages(StageRunner):
+    """Writes each stage's outputs as the tools would (or calls its function), recording the
+    commands."""
+
+    def __init__(self):
+        super().__init__('t', log_fn=lambda m: None, cwd=REPO_ROOT)
+        self.commands = {}
+
+    def run(self, name, outputs, cmd=None, fn=None, log_file=None):
+        self.commands[name] = cmd
+        if outputs and all(osp.exists(o) for o in outputs):
+            self.results.append(StageResult(name, 'skipped', 0.0, list(outputs)))
+            return self.results[-1]
+        if fn is not None:
+            fn()
+        model = name.split('/')[0]
+        counts, gflops = OUTCOMES.get(model, ([(0, 4, 0), (0, 2, 0)], 1.0))
+        scales = (0.8, 0.5) if model.startswith('dld') else (None, None)
+        for out in outputs:
+            os.makedirs(osp.dirname(out), exist_ok=True)
+            base = osp.basename(out)
+            if base == 'per_image.json':
+                write_per_image(out, [_record(n, c, s) for n, c, s in zip(IMAGES, counts, scales)])
+            elif base == 'spotting_results.json':
+                hits, gt, det = (sum(c[k] for c in counts) for k in range(3))
+                metrics = {'e2e/none/hmean': 2 * hits / (gt + det), 'det/hmean': 0.9}
+                with open(out, 'w') as f:
+                    json.dump(dict(metrics=metrics, num_images=2), f)
+            elif base == 'flops.json':
+                with open(out, 'w') as f:
+                    json.dump(dict(gflops=gflops), f)
+            elif base == 'predictions.pkl':
+                with open(out, 'wb') as f:
+                    pickle.dump([dict(dld_scale=s) for s in scales], f)
+            elif base == 'scale_costs.json':
+                with open(out, 'w') as f:
+                    json.dump(dict(scales=[0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
+                                   scale_costs=[0.7, 0.6, 0.5, 0.4, 0.3, 0.2],
+                                   scale_gflops=[2.8, 2.4, 2.0, 1.6, 1.2, 0.8],
+                                   reference_gflops=4.0, selector_gflops=0.01), f)
+            else:  # a checkpoint
+                open(out, 'wb').close()
+        self.results.append(StageResult(name, 'done', 1.0, list(outputs)))
+        return self.results[-1]
+
+
+def test_reproduction_with_fake_stages(tmp_path):
+    runner = FakeStages()
+    out = tmp_path / 'docs' / 'results.md'
+    os.makedirs(out.parent)
+    result = run_reproduction('tiny', work_dir=str(tmp_path / 'work'), out_md=str(out),
+                              cost_images=1, fps_images=0, vanilla_scales=(1.0, 0.5),
+                              variants=['SKD-only (S x 0.5)', 'DLD (gamma 0.1)'],
+                              scale_cost_images=3, runner=runner, root=REPO_ROOT, **TINY)
+    assert runner.planned[:3] == ['data', 'teacher', 'scale_costs']
+    teacher_dir = tmp_path / 'work' / 'teacher'
+    costs = str(teacher_dir / 'scale_costs.json')
+    cmd = runner.commands['scale_costs']
+    assert cmd[1:4] == ['tools/analysis_tools/measure_scale_costs.py',
+                        osp.join(REPO_ROOT, TINY['student']), '--checkpoint']
+    assert cmd[cmd.index('--num-images') + 1] == '3'
+    assert cmd[cmd.index('--scales') + 1:cmd.index('--out')] == ['0.8', '0.7', '0.6', '0.5',
+                                                                 '0.4', '0.3']
+    # Every student trains and is evaluated with the costs; SKD-only with its one scale.
+    for stage in ('dld_gamma_0.1', 'dld_gamma_0.1/test', 'dld_gamma_0.1/flops'):
+        assert f'model.scale_costs_file={costs}' in runner.commands[stage]
+    skd_costs = teacher_dir / 'scale_costs_0.5.json'
+    assert f'model.scale_costs_file={skd_costs}' in runner.commands['skd_only_s_x_0.5']
+    assert json.loads(skd_costs.read_text())['scale_gflops'] == [1.6]
+
+    rows = {row['name']: row for row in result['rows']}
+    assert rows['DLD (gamma 0.1)']['drs'] and not rows['SKD-only (S x 0.5)']['drs']
+    assert rows['Vanilla S-320']['per_image'].endswith(
+        osp.join('eval', 'vanilla_S-320', 'metrics', 'per_image.json'))
+    text = out.read_text()
+    # Two images: the teacher's 5 of 6 words with 6 detections, resampled.
+    teacher = rows['Vanilla S-320']
+    assert teacher['e2e_none'] == pytest.approx(100 * 5 / 6)
+    assert (f'| Vanilla S-320 | 83.3 [{teacher["e2e_none_low"]:.1f}, '
+            f'{teacher["e2e_none_high"]:.1f}] |') in text
+    assert '* DLD (gamma 0.1) against Vanilla at the same GFLOPs (2.00; per-image counts ' \
+        '0.667 x Vanilla S-160 + 0.333 x Vanilla S-320)' in text
+    assert '* SKD-only (S x 0.5) against Vanilla S-160 (the same input scale, 0.5)' in text
+    assert '| DLD (gamma 0.1) | 2.00 | ' in text
+    # The tiny test images are one mixed, one large; DLD read them at 0.8 and 0.5.
+    assert '| DLD (gamma 0.1) | mixed | 1 | 0 |' in text
+    assert '| DLD (gamma 0.1) | large | 0 | 1 |' in text
+    data = json.loads((tmp_path / 'docs' / 'results.json').read_text())
+    assert data['regimes']['DLD (gamma 0.1)']['correlation']['images'] == 2
+    assert data['oracle']['models']['DLD (gamma 0.1)']['gflops'] == 2.0
+    assert (tmp_path / 'docs' / 'results_e2e_vs_gflops.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_reproduction_of_the_teacher_alone_writes_its_curve_and_oracle(tmp_path):
+    runner = FakeStages()
+    out = tmp_path / 'docs' / 'results.md'
+    os.makedirs(out.parent)
+    result = run_reproduction('tiny', work_dir=str(tmp_path / 'work'), out_md=str(out),
+                              cost_images=1, fps_images=0, vanilla_scales=(1.0, 0.5),
+                              variants=[], scale_cost_images=3, runner=runner,
+                              root=REPO_ROOT, **TINY)
+    assert runner.planned == ['data', 'teacher', 'scale_costs', 'vanilla_S-320/test',
+                              'vanilla_S-320/flops', 'vanilla_S-160/test',
+                              'vanilla_S-160/flops']
+    assert [row['name'] for row in result['rows']] == ['Vanilla S-320', 'Vanilla S-160']
+    text = out.read_text()
+    assert '| Vanilla S-160 | 54.5 [' in text  # 3 of 6 words, 5 detections
+    data = json.loads((tmp_path / 'docs' / 'results.json').read_text())
+    assert data['oracle']['models'] == {}
