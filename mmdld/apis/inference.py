@@ -1,8 +1,9 @@
 """Building a trained mmdld model and spotting the text of images with it."""
 import copy
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -12,8 +13,10 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
-from torch import nn
+from torch import Tensor, nn
 
+from mmdld.models.selectors import BudgetCalibration, calibrate_offset
+from mmdld.models.selectors.budget_costs import BudgetCosts, budget_costs
 from mmdld.registry import DATASETS, MODELS
 from mmdld.utils.setup_env import register_all_modules
 from .inputs import ImagesType, is_single_image, list_images
@@ -87,9 +90,83 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
+def drs_logits(model: nn.Module, batches: Iterable[dict]) -> Tensor:
+    """The DRS logits of a DLD model on dataloader batches, without the test-time offset.
+
+    Each batch goes through the model's data preprocessor; the first one also serves to
+    measure the costs the model does not know yet (:meth:`DLDDistiller.prepare_costs`, as
+    its first test step would).
+
+    Args:
+        model (nn.Module): A DLD model with a DRS (``model.selector``).
+        batches (Iterable[dict]): Collated batches (``inputs`` and ``data_samples``).
+
+    Returns:
+        Tensor: ``[N, k]`` logits, one row per image in order (on the CPU).
+    """
+    if getattr(model, 'selector', None) is None:
+        raise ValueError(f'a cost budget needs a DLD model with a DRS (`model.selector`); '
+                         f'{type(model).__name__} has none')
+    rows = []
+    with torch.no_grad():
+        for batch in batches:
+            data = model.data_preprocessor(batch, False)
+            inputs, samples = data['inputs'], data['data_samples']
+            if not model.costs_ready:
+                model.prepare_costs(inputs, samples)
+            rows.append(model.selector(inputs, [s.metainfo['img_shape'][:2] for s in samples])
+                        .float().cpu())
+    if not rows:
+        raise ValueError('drs_logits: no image to calibrate the budget on')
+    return torch.cat(rows)
+
+
+def calibrate_budget(model: nn.Module,
+                     batches: Iterable[dict],
+                     budget: float,
+                     unit: str = 'relative',
+                     latency_file: Optional[str] = None
+                     ) -> Tuple[BudgetCalibration, BudgetCosts]:
+    """The DRS offset that meets a mean-cost budget on these images (``docs/budget.md``).
+
+    Args:
+        model (nn.Module): A DLD model with a DRS.
+        batches (Iterable[dict]): Collated batches of the images.
+        budget (float): Mean cost per image, in ``unit``.
+        unit (str): ``'relative'`` (``T_i``), ``'gflops'`` or ``'ms'`` (with
+            ``latency_file``), see :data:`mmdld.models.selectors.budget_costs.BUDGET_UNITS`.
+        latency_file (str, optional): The JSON of ``measure_scale_latency.py``.
+
+    Returns:
+        tuple: The :class:`BudgetCalibration` and the :class:`BudgetCosts` it used.
+    """
+    logits = drs_logits(model, batches)
+    costs = budget_costs(model, unit, latency_file)
+    unit_name = '' if unit == 'relative' else unit.replace('gflops', 'GFLOPs')
+    return calibrate_offset(logits, costs.costs, budget, scales=model.scales,
+                            unit=unit_name), costs
+
+
+@contextmanager
+def cost_offset_applied(model: nn.Module, offset: float,
+                        costs: Sequence[float]) -> Iterator[None]:
+    """Runs a block with the DRS's test-time offset set, then restores the model's own."""
+    selector = model.selector
+    previous = (selector.cost_offset, selector.offset_costs)
+    selector.set_cost_offset(offset, costs)
+    try:
+        yield
+    finally:
+        selector.set_cost_offset(*previous)
+
+
 def inference_spotter(model: nn.Module,
                       imgs: ImagesType,
-                      batch_size: int = 1) -> Union[DetDataSample, List[DetDataSample]]:
+                      batch_size: int = 1,
+                      budget: Optional[float] = None,
+                      budget_unit: str = 'relative',
+                      latency_file: Optional[str] = None
+                      ) -> Union[DetDataSample, List[DetDataSample]]:
     """Spots the text of images with a model from :func:`init_spotter`.
 
     Args:
@@ -97,20 +174,43 @@ def inference_spotter(model: nn.Module,
         imgs: An image path or a BGR array, a folder, a glob, or a list of these.
         batch_size (int): Images per ``test_step``. A DLD model picks a scale per image and
             runs its student once per scale present in a batch.
+        budget (float, optional): DLD models: the mean cost per image these images may take.
+            The DRS logits of all of them are computed first, the offset that meets the
+            budget on them is found (:func:`calibrate_budget`) and applied to this call only.
+            None: the model's own choice (its config's ``cost_offset``, 0 by default).
+        budget_unit (str): Unit of ``budget``: ``'relative'`` (``T_i``, relative to the
+            teacher at full resolution), ``'gflops'`` (GFLOPs per image, the DRS included)
+            or ``'ms'`` (per image on the device of ``latency_file``, the DRS included).
+        latency_file (str, optional): The JSON of
+            ``tools/analysis_tools/measure_scale_latency.py``, for ``'ms'``.
 
     Returns:
         DetDataSample | list[DetDataSample]: One sample for a single image, else one per image
         in order. ``pred_instances`` hold ``polygons``, ``bboxes``, ``scores`` and ``texts`` in
         the original image frame; a DLD model's samples have the chosen scale and its GFLOPs in
-        the metainfo (``dld_scale``, ``dld_gflops``).
+        the metainfo (``dld_scale``, ``dld_gflops``), and with a budget the offset applied
+        (``dld_cost_offset``).
     """
     images = list_images(imgs)
     pipeline = Compose(inference_pipeline_cfg(model.cfg))
+
+    def batches() -> Iterator[dict]:
+        for offset, chunk in enumerate(chunks(images, batch_size)):
+            start = offset * batch_size
+            yield pseudo_collate(
+                [pipeline(pipeline_input(img, start + i)) for i, img in enumerate(chunk)])
+
     results: List[DetDataSample] = []
-    for offset, chunk in enumerate(chunks(images, batch_size)):
-        start = offset * batch_size
-        batch = pseudo_collate(
-            [pipeline(pipeline_input(img, start + i)) for i, img in enumerate(chunk)])
+    if budget is None:
         with torch.no_grad():
-            results.extend(model.test_step(batch))
+            for batch in batches():
+                results.extend(model.test_step(batch))
+    else:
+        calibration, costs = calibrate_budget(model, batches(), budget, budget_unit,
+                                              latency_file)
+        with torch.no_grad(), cost_offset_applied(model, calibration.offset, costs.costs):
+            for batch in batches():
+                results.extend(model.test_step(batch))
+        for sample in results:
+            sample.set_metainfo(dict(dld_cost_offset=calibration.offset))
     return results[0] if is_single_image(imgs) else results

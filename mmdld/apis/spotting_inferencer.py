@@ -15,7 +15,7 @@ from mmengine.visualization import Visualizer
 from torch import nn
 
 from mmdld.registry import VISUALIZERS
-from .inference import init_spotter, pipeline_input
+from .inference import calibrate_budget, cost_offset_applied, init_spotter, pipeline_input
 from .inputs import ImagesType, list_images
 from .pipelines import IMAGE_LOADERS, inference_pipeline_cfg, transform_name
 
@@ -66,9 +66,13 @@ class SpottingInferencer(BaseInferencer):
     these) and, as keywords: ``batch_size`` (images per ``test_step``), ``img_out_dir`` and
     ``pred_out_dir`` (where drawings and JSON predictions go, '' for none),
     ``pred_score_thr`` (words below it are not drawn), ``print_result``, ``return_vis``,
-    ``show``, ``wait_time``, ``draw_pred`` and ``return_datasamples``. It returns a dict:
-    ``predictions`` (one :func:`pred2dict` dict, or one ``DetDataSample``, per image) and
-    ``visualization`` (the RGB drawings, or None when none were made).
+    ``show``, ``wait_time``, ``draw_pred`` and ``return_datasamples``, and for DLD models a
+    cost budget: ``budget`` with ``budget_unit`` and ``latency_file`` as in
+    :func:`~mmdld.apis.inference_spotter` (the DRS offset that meets it on all the call's
+    images applies to this call). It returns a dict: ``predictions`` (one :func:`pred2dict`
+    dict, or one ``DetDataSample``, per image), ``visualization`` (the RGB drawings, or None
+    when none were made) and, with a budget, ``budget`` (the budget, its unit, the offset
+    applied and the mean cost of the choices with and without it).
     """
 
     preprocess_kwargs: set = set()
@@ -88,6 +92,28 @@ class SpottingInferencer(BaseInferencer):
         self.num_visualized_imgs = 0
         self.num_predicted_imgs = 0
         super().__init__(model=model, weights=weights, device=device, scope='mmdld')
+
+    def __call__(self,
+                 inputs: ImagesType,
+                 return_datasamples: bool = False,
+                 batch_size: int = 1,
+                 budget: Optional[float] = None,
+                 budget_unit: str = 'relative',
+                 latency_file: Optional[str] = None,
+                 **kwargs) -> dict:
+        """Spots the text of ``inputs``; with a ``budget``, at the offset that meets it."""
+        if budget is None:
+            return super().__call__(inputs, return_datasamples, batch_size, **kwargs)
+        images = self._inputs_to_list(inputs)
+        calibration, costs = calibrate_budget(
+            self.model, self.preprocess(images, batch_size=batch_size), budget, budget_unit,
+            latency_file)
+        with cost_offset_applied(self.model, calibration.offset, costs.costs):
+            results = super().__call__(images, return_datasamples, batch_size, **kwargs)
+        results['budget'] = dict(budget=float(budget), unit=budget_unit,
+                                 offset=calibration.offset, mean_cost=calibration.mean_cost,
+                                 unbudgeted_cost=calibration.unbudgeted_cost)
+        return results
 
     def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> nn.Module:
         # The overrides go into `cfg` itself: the pipeline is built from it next.

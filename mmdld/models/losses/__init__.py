@@ -1,3 +1,4 @@
+from .cost_budget_dual import CostBudgetDual
 from .drs_loss import AccuracyInputs, DRSAccuracyLoss, DRSFlopsLoss, DRSLoss
 from .logits_distill_loss import LogitsDistillLoss
 from .roi_align_module import RoIAlignModule
@@ -5,6 +6,7 @@ from .skd_loss import (ContextDistillLoss, RoIFeatureDistillLoss, SequenceDistil
                        SKDLoss)
 
 __all__ = [
-    'AccuracyInputs', 'DRSAccuracyLoss', 'DRSFlopsLoss', 'DRSLoss', 'RoIFeatureDistillLoss',
-    'ContextDistillLoss', 'SequenceDistillLoss', 'LogitsDistillLoss', 'SKDLoss', 'RoIAlignModule'
+    'AccuracyInputs', 'CostBudgetDual', 'DRSAccuracyLoss', 'DRSFlopsLoss', 'DRSLoss',
+    'RoIFeatureDistillLoss', 'ContextDistillLoss', 'SequenceDistillLoss', 'LogitsDistillLoss',
+    'SKDLoss', 'RoIAlignModule'
 ]

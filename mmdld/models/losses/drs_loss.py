@@ -11,6 +11,7 @@ from torch import Tensor
 
 from mmdld.registry import MODELS
 from .checks import check_finite, check_shape, zero_with_graph
+from .cost_budget_dual import CostBudgetDual
 
 
 def _as_img_inds(img_inds: Optional[Tensor], num_instances: int, device: torch.device,
@@ -186,24 +187,81 @@ class DRSFlopsLoss(nn.Module):
 class DRSLoss(nn.Module):
     """L_DRS of eq. 4: ``L_acc + gamma * L_flops``, the only loss that reaches the selector.
 
+    With ``target_cost`` (training to a budget, ``docs/budget.md``) ``gamma`` is not fixed:
+    it starts at ``gamma`` and a :class:`~mmdld.models.losses.CostBudgetDual` adapts it after
+    every training batch (dual ascent on the running mean cost minus the target), so that the
+    mean ``T`` of the chosen scales converges to ``target_cost``. Without it (the default)
+    ``gamma`` is the paper's constant.
+
     Args:
         scale_costs (Sequence[float]): ``T_i`` for :class:`DRSFlopsLoss`.
-        gamma (float): Accuracy/cost trade-off. Defaults to 0.1 (paper §4.1).
+        gamma (float): Accuracy/cost trade-off; with ``target_cost`` its initial value.
+            Defaults to 0.1 (paper §4.1).
         acc_loss (dict): Config of the accuracy term. Defaults to
             ``dict(type='DRSAccuracyLoss')``.
         loss_weight (float): ``lambda_2`` of eq. 11, multiplies both terms. Defaults to 1.0.
+        target_cost (float, optional): Mean ``T`` of the chosen scales to train to, relative
+            to the teacher at full resolution like ``scale_costs`` (e.g. 0.5); between the
+            cheapest and the dearest ``T_i``. None (default): plain ``gamma``.
+        dual_ascent (dict, optional): Settings of the dual update with ``target_cost``:
+            ``step_size``, ``window``, ``gamma_min``, ``gamma_max`` (see
+            :class:`~mmdld.models.losses.CostBudgetDual` for their defaults).
     """
 
     def __init__(self,
                  scale_costs: Sequence[float],
                  gamma: float = 0.1,
                  acc_loss: dict = dict(type='DRSAccuracyLoss'),
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 target_cost: Optional[float] = None,
+                 dual_ascent: Optional[dict] = None) -> None:
         super().__init__()
         self.acc_loss = MODELS.build(acc_loss)
         self.flops_loss = DRSFlopsLoss(scale_costs)
-        self.gamma = gamma
         self.loss_weight = loss_weight
+        self._gamma = float(gamma)
+        self.dual: Optional[CostBudgetDual] = None
+        if target_cost is not None:
+            self.dual = CostBudgetDual(
+                float(target_cost), gamma_init=float(gamma), **self._dual_settings(
+                    dual_ascent, [float(c) for c in scale_costs], float(target_cost)))
+        elif dual_ascent:
+            raise ValueError('DRSLoss: `dual_ascent` is set but `target_cost` is not; set '
+                             '`target_cost` to train to a budget (or drop `dual_ascent`)')
+
+    @staticmethod
+    def _dual_settings(dual_ascent: Optional[dict], costs: Sequence[float],
+                       target: float) -> dict:
+        """Checks the target against the costs and the keys of ``dual_ascent``."""
+        cheapest, dearest = min(costs), max(costs)
+        shown = [round(c, 4) for c in costs]
+        if target < cheapest:
+            raise ValueError(f'DRSLoss: `target_cost` {target:g} is below the cheapest '
+                             f'scale\'s cost {cheapest:.4g} (scale_costs {shown}): no choice '
+                             'of scales can meet it')
+        if target >= dearest:
+            raise ValueError(f'DRSLoss: `target_cost` {target:g} is not below the dearest '
+                             f'scale\'s cost {dearest:.4g} (scale_costs {shown}): the budget '
+                             'never binds; drop `target_cost` (plain gamma) or lower it')
+        settings = dict(dual_ascent or {})
+        allowed = ('step_size', 'window', 'gamma_min', 'gamma_max')
+        unknown = sorted(set(settings) - set(allowed))
+        if unknown:
+            raise KeyError(f'DRSLoss: unknown key(s) {unknown} in `dual_ascent`; allowed: '
+                           f'{list(allowed)}')
+        return settings
+
+    @property
+    def gamma(self) -> float:
+        """float: The ``gamma`` of the next batch (the dual variable with ``target_cost``)."""
+        return self.dual.gamma_value if self.dual is not None else self._gamma
+
+    @gamma.setter
+    def gamma(self, value: float) -> None:
+        if self.dual is not None:
+            self.dual.gamma.fill_(float(value))
+        else:
+            self._gamma = float(value)
 
     def forward(self,
                 h: Tensor,
@@ -211,7 +269,7 @@ class DRSLoss(nn.Module):
                 teacher_log_probs: Tensor,
                 valid_mask: Tensor,
                 img_inds: Tensor) -> Dict[str, Tensor]:
-        """Computes both terms of L_DRS.
+        """Computes both terms of L_DRS (and, in training with a target, updates ``gamma``).
 
         Args:
             h (Tensor): ``[B, k]`` per-image decisions from
@@ -225,7 +283,11 @@ class DRSLoss(nn.Module):
             dict[str, Tensor]: ``loss_drs_acc`` (``lambda_2 * L_acc``) and ``loss_drs_flops``
             (``lambda_2 * gamma * L_flops``), which sum to ``lambda_2 * L_DRS``, and
             ``drs_cost``, the detached unweighted L_flops (the batch's mean relative FLOPs),
-            for logging.
+            for logging. With ``target_cost`` also the logs ``drs_gamma`` (the ``gamma`` of
+            this batch) and ``drs_running_cost`` (the dual's running mean cost, this batch
+            included): MMEngine's ``parse_losses`` passes keys without ``loss`` to the log
+            only, and its ``RuntimeInfoHook`` records them in the ``MessageHub`` as
+            ``train/drs_gamma`` and ``train/drs_running_cost``.
         """
         name = type(self).__name__
         check_shape(name, 'h', h, (-1, self.flops_loss.scale_costs.numel()))
@@ -236,7 +298,14 @@ class DRSLoss(nn.Module):
         acc = self.acc_loss(
             h[img_inds], AccuracyInputs(student_log_probs, teacher_log_probs, valid_mask, img_inds))
         flops = self.flops_loss(h)
-        return dict(
+        gamma = self.gamma
+        losses = dict(
             loss_drs_acc=self.loss_weight * acc,
-            loss_drs_flops=self.loss_weight * self.gamma * flops,
+            loss_drs_flops=self.loss_weight * gamma * flops,
             drs_cost=flops.detach())
+        if self.dual is not None:
+            if self.training and h.size(0) > 0:
+                self.dual.update(flops.detach())
+            losses['drs_gamma'] = flops.new_tensor(gamma).detach()
+            losses['drs_running_cost'] = flops.new_tensor(self.dual.running_cost).detach()
+        return losses

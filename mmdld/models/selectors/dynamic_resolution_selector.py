@@ -1,4 +1,5 @@
 """Dynamic Resolution Selector (DRS), paper §3.3 and eq. 5-6."""
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -11,6 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmdld.registry import MODELS
+from .budget_offset import choose_with_offset
 
 DEFAULT_SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 
@@ -35,7 +37,8 @@ class DynamicResolutionSelector(BaseModule):
     Training draws a hard decision with the straight-through Gumbel-softmax (:meth:`sample`,
     eq. 5-6) at the temperature in :attr:`temperature`, which
     :class:`~mmdld.engine.hooks.GumbelTemperatureHook` decays per epoch. Inference uses the
-    deterministic :meth:`select` (argmax of the logits, no noise).
+    deterministic :meth:`select` (argmax of the logits, no noise); with a ``cost_offset``
+    ``b`` (a test-time budget, ``docs/budget.md``) the argmax of ``logits - b * offset_costs``.
 
     Args:
         scales (Sequence[float]): Candidate scale factors ``s_1..s_k`` relative to the teacher's
@@ -51,6 +54,12 @@ class DynamicResolutionSelector(BaseModule):
         temperature (float): Initial Gumbel-softmax temperature ``tau``. Defaults to 5.0
             (the paper's ``tau_init``).
         norm_cfg (dict): Normalisation layers. Defaults to ``dict(type='BN')``.
+        cost_offset (float): Test-time offset ``b`` of :meth:`select`, found for a budget by
+            ``tools/analysis_tools/calibrate_drs_budget.py``. Defaults to 0 (the trained
+            choice). Training (:meth:`sample`) never uses it.
+        offset_costs (Sequence[float], optional): The per-scale costs ``b`` multiplies (the
+            table it was calibrated with: ``T_i``, GFLOPs or ms). Needed when ``cost_offset``
+            is not 0.
         init_cfg (dict or list[dict], optional): Initialisation. By default convolutions are
             Kaiming-initialised and the FC layer starts with small weights so that the initial
             decisions are close to uniform (every scale gets explored early on).
@@ -64,6 +73,8 @@ class DynamicResolutionSelector(BaseModule):
                  antialias: bool = True,
                  temperature: float = 5.0,
                  norm_cfg: dict = dict(type='BN'),
+                 cost_offset: float = 0.,
+                 offset_costs: Optional[Sequence[float]] = None,
                  init_cfg: Optional[List[dict]] = None) -> None:
         if init_cfg is None:
             init_cfg = [
@@ -92,6 +103,9 @@ class DynamicResolutionSelector(BaseModule):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.antialias = antialias
         self.temperature = float(temperature)
+        self.cost_offset = 0.
+        self.offset_costs: Optional[Tuple[float, ...]] = None
+        self.set_cost_offset(cost_offset, offset_costs)
 
         self.stem = nn.Sequential(
             ConvModule(in_channels, channels[0], 3, stride=2, padding=1, norm_cfg=norm_cfg),
@@ -210,6 +224,8 @@ class DynamicResolutionSelector(BaseModule):
     def select(self, logits: Tensor) -> Tensor:
         """Deterministic inference decision: ``argmax`` of the logits, no Gumbel noise.
 
+        With a :attr:`cost_offset` ``b``: ``argmax(logits - b * offset_costs)``.
+
         Args:
             logits (Tensor): ``[B, k]``.
 
@@ -217,7 +233,34 @@ class DynamicResolutionSelector(BaseModule):
             Tensor: Chosen indices ``[B]`` (long).
         """
         self._check_logits(logits)
-        return logits.argmax(dim=-1)
+        if self.cost_offset == 0:
+            return logits.argmax(dim=-1)
+        return choose_with_offset(logits, self.offset_costs, self.cost_offset)
+
+    def set_cost_offset(self, offset: float,
+                        costs: Optional[Sequence[float]] = None) -> None:
+        """Sets the test-time offset of :meth:`select` and the costs it multiplies.
+
+        Args:
+            offset (float): The offset ``b``; 0 restores the trained choice.
+            costs (Sequence[float], optional): One cost per scale, >= 0; needed unless
+                ``offset`` is 0.
+        """
+        name = type(self).__name__
+        offset = float(offset)
+        if not math.isfinite(offset):
+            raise ValueError(f'{name}: `cost_offset` must be finite, got {offset}')
+        if costs is not None:
+            costs = tuple(float(c) for c in costs)
+            if len(costs) != self.num_scales or any(
+                    not (math.isfinite(c) and c >= 0) for c in costs):
+                raise ValueError(f'{name}: `offset_costs` needs one finite cost >= 0 per '
+                                 f'scale in {self.scales}, got {list(costs)}')
+        elif offset != 0:
+            raise ValueError(f'{name}: `cost_offset` {offset:g} needs `offset_costs`, the '
+                             'per-scale costs it was calibrated with')
+        self.cost_offset = offset
+        self.offset_costs = costs
 
     def _check_logits(self, logits: Tensor) -> None:
         if logits.dim() != 2 or logits.size(1) != self.num_scales:
