@@ -158,10 +158,10 @@ def format_oracle_section(summary: Mapping[str, Any], vanilla_names: Sequence[st
              '|---|---:|---:|---:|---:|---:|']
     for name, scale, point, at in zip(vanilla_names, table.scales, summary['fixed'],
                                       summary['at_fixed']):
-        lines.append(f'| {name} | {scale:g} | {point.gflops:.2f} | {_pct(point)} | '
+        lines.append(f'| {name} | {scale:.3g} | {point.gflops:.2f} | {_pct(point)} | '
                      f'{_pct(at["capped"])} | {_pct(at["best_of_k"])} |')
     cheapest = summary['cheapest']
-    per_scale = ', '.join(f'{s:g}: {n}' for s, n in cheapest['images_per_scale'].items())
+    per_scale = ', '.join(f'{s:.3g}: {n}' for s, n in cheapest['images_per_scale'].items())
     lines += ['', f'Cheapest scale keeping each image\'s full-resolution matches: E2E None '
               f'{100 * cheapest["point"].hmean:.1f} (capped at full resolution\'s words: '
               f'{100 * cheapest["capped_hmean"]:.1f}) at {cheapest["point"].gflops:.2f} GFLOPs '

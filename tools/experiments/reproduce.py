@@ -466,11 +466,13 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
         (format_oracle_section(oracle, vanilla_names) if oracle is not None else
          '(no oracle: it needs at least 2 Vanilla scales with per-image records and GFLOPs)'),
         '## Scales chosen by the DRS',
+    ] + ([
         '\n'.join(hist_lines),
         f'![Histogram of chosen scales]({rel["hist"]})',
         'Per text regime of the synthetic test images (`docs/synthetic_data.md`):',
         (format_regime_section(regimes) if regimes is not None else
          '(no regime table: no DRS model with per-image records, or no test annotations)'),
+    ] if histograms or regimes is not None else ['(no DRS model was run)']) + [
         stage_times_section(runner.results, runner.total_seconds),
     ]) + '\n'
     with open(path, 'w', encoding='utf-8') as f:
