@@ -43,9 +43,11 @@ from mmdld.apis import find_resize
 from mmdld.evaluation.functional import PER_IMAGE_FILE, counts_array, load_per_image
 from mmdld.evaluation.functional.scale_oracle import (ORACLE_VARIANTS, OracleCurve, Point,
                                                       ScaleTable, budget_oracle,
+                                                      check_same_care_gt,
                                                       cheapest_keeping_matches, fixed_at,
                                                       fixed_scale_curve, oracle_at,
-                                                      oracle_words, share_of_oracle_gain)
+                                                      oracle_words, share_of_oracle_gain,
+                                                      table_from_counts)
 
 DEFAULT_SCALES = (1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 #: File of each scale's counted GFLOPs, next to its ``per_image.json``.
@@ -434,24 +436,15 @@ def load_scale_table(per_image_paths: Mapping[float, str], key: str = 'e2e/none'
         if missing or extra:
             raise ValueError(f'{per_image_paths[scale]} and {ref_path} hold different images: '
                              f'{missing[:5]} only in the latter, {extra[:5]} only in the former')
-    counts = {s: counts_array([by_scale[s][n] for n in names], key) for s in scales}
-    for scale in scales[1:]:
-        differ = np.flatnonzero(counts[scale][:, 1] != counts[scales[0]][:, 1])
-        if len(differ):
-            i = differ[0]
-            raise ValueError(f'image {names[i]} has {counts[scale][i, 1]} care GT ({key}) in '
-                             f'{per_image_paths[scale]} but {counts[scales[0]][i, 1]} in '
-                             f'{ref_path}')
+    counts = [counts_array([by_scale[s][n] for n in names], key) for s in scales]
+    check_same_care_gt(counts, names, [per_image_paths[s] for s in scales], key)
     gflops, sources = [], {}
     for scale in scales:
         values, sources[scale] = scale_costs([by_scale[scale][n] for n in names],
                                              counted_gflops.get(scale),
                                              per_image_paths[scale])
         gflops.append(values)
-    table = ScaleTable(matched=np.stack([counts[s][:, 0] for s in scales], axis=1),
-                       num_det=np.stack([counts[s][:, 2] for s in scales], axis=1),
-                       num_gt=counts[scales[0]][:, 1], gflops=np.stack(gflops, axis=1),
-                       reference=0, scales=scales, names=names)
+    table = table_from_counts(counts, gflops, scales, names)
     return table, sources
 
 

@@ -16,12 +16,12 @@ reproduction has the runs and the FLOPs stage's means already.
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-import numpy as np
-
 from mmdld.evaluation.functional import (ScaleTable, align_by_name, budget_oracle,
                                          cheapest_keeping_matches, counts_array,
                                          fixed_scale_curve, oracle_at, share_of_oracle_gain)
-from mmdld.evaluation.functional.scale_oracle import ORACLE_VARIANTS, Point, fixed_at, oracle_words
+from mmdld.evaluation.functional.scale_oracle import (ORACLE_VARIANTS, Point, check_same_care_gt,
+                                                      fixed_at, oracle_words,
+                                                      table_from_counts)
 from .intervals import KEY, Records
 
 #: How the page names the two oracles.
@@ -62,17 +62,9 @@ def vanilla_scale_table(vanilla: Sequence[Mapping[str, Any]], images: Mapping[st
                                    (rows[0]['name'], row['name']))
         counts.append(counts_array(aligned, key))
     names = [r['name'] for r in reference]
-    for row, table in zip(rows[1:], counts[1:]):
-        differ = np.flatnonzero(table[:, 1] != counts[0][:, 1])
-        if len(differ):
-            i = differ[0]
-            raise ValueError(f'image {names[i]} has {table[i, 1]} care GT ({key}) in '
-                             f'{row["name"]} but {counts[0][i, 1]} in {rows[0]["name"]}')
-    return ScaleTable(matched=np.stack([c[:, 0] for c in counts], axis=1),
-                      num_det=np.stack([c[:, 2] for c in counts], axis=1),
-                      num_gt=counts[0][:, 1],
-                      gflops=np.array([float(r['gflops']) for r in rows]),
-                      reference=0, scales=[float(r['scale']) for r in rows], names=names)
+    check_same_care_gt(counts, names, [r['name'] for r in rows], key)
+    return table_from_counts(counts, [float(r['gflops']) for r in rows],
+                             [float(r['scale']) for r in rows], names)
 
 
 def oracle_summary(table: ScaleTable, models: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

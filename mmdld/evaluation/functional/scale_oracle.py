@@ -208,6 +208,47 @@ class OracleCurve:
         return None if index is None else self.choices_after(index)
 
 
+def check_same_care_gt(counts: Sequence[np.ndarray], names: Sequence[str],
+                       labels: Sequence[str], key: str = 'e2e/none') -> None:
+    """Checks that every scale's runs saw the same care GT as the reference's, image by image.
+
+    Args:
+        counts (Sequence[np.ndarray]): Per scale (the first the reference), ``[N, 3+]`` counts
+            ``[matched, care GT, care det, ...]`` (``per_image.counts_array``), one image order.
+        names (Sequence[str]): The ``N`` image names.
+        labels (Sequence[str]): Per scale, where its counts come from (for the message).
+        key (str): The count key, for the message.
+
+    Raises:
+        ValueError: If an image's care GT differ from the reference's, naming the image, both
+            counts and both labels.
+    """
+    for table, label in zip(counts[1:], labels[1:]):
+        differ = np.flatnonzero(table[:, 1] != counts[0][:, 1])
+        if len(differ):
+            i = differ[0]
+            raise ValueError(f'image {names[i]} has {table[i, 1]} care GT ({key}) in {label} '
+                             f'but {counts[0][i, 1]} in {labels[0]}')
+
+
+def table_from_counts(counts: Sequence[np.ndarray], gflops: Sequence, scales: Sequence[float],
+                      names: Sequence[str]) -> ScaleTable:
+    """A :class:`ScaleTable` (the first scale the reference) from per-scale count arrays in one
+    image order, checked with :func:`check_same_care_gt`.
+
+    Args:
+        counts (Sequence[np.ndarray]): Per scale, ``[N, 3+]`` counts as above.
+        gflops (Sequence): Per scale, ``[N]`` GFLOPs per image or one cost for every image.
+        scales (Sequence[float]): The scales, in the order of ``counts``.
+        names (Sequence[str]): The ``N`` image names.
+    """
+    gflops = [np.broadcast_to(np.asarray(g, dtype=np.float64), (len(names), )) for g in gflops]
+    return ScaleTable(matched=np.stack([c[:, 0] for c in counts], axis=1),
+                      num_det=np.stack([c[:, 2] for c in counts], axis=1),
+                      num_gt=counts[0][:, 1], gflops=np.stack(gflops, axis=1),
+                      reference=0, scales=list(scales), names=list(names))
+
+
 def fixed_scale_curve(table: ScaleTable) -> List[Point]:
     """Every image at the same scale: one point per scale, in the table's scale order."""
     return [table.point(np.full(table.num_images, k)) for k in range(table.num_scales)]

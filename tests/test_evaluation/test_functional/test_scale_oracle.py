@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from mmdld.evaluation.functional.scale_oracle import (ScaleTable, budget_oracle,
+                                                      check_same_care_gt,
                                                       cheapest_keeping_matches, fixed_at,
                                                       fixed_scale_curve, image_hull, oracle_at,
-                                                      share_of_oracle_gain)
+                                                      share_of_oracle_gain, table_from_counts)
 
 SCALES = (1.0, 0.6, 0.3)
 COSTS = (10., 4., 1.)
@@ -228,3 +229,27 @@ def test_bad_tables_are_refused_naming_the_image_and_scale():
     with pytest.raises(ValueError, match='reference 2 is not a scale index'):
         ScaleTable(matched=[[1, 1]], num_det=[[1, 1]], num_gt=[1], gflops=[2., 1.],
                    reference=2)
+
+
+def test_table_from_per_scale_counts_is_the_hand_made_table():
+    # easy_medium_hard() as three per-scale [matched, care GT, care det] arrays.
+    counts = [np.array([[2, 2, 2], [3, 3, 3], [4, 5, 5]]),
+              np.array([[2, 2, 2], [3, 3, 3], [2, 5, 3]]),
+              np.array([[2, 2, 2], [1, 3, 2], [0, 5, 1]])]
+    names = ['easy', 'medium', 'hard']
+    check_same_care_gt(counts, names, ['s1', 's0.6', 's0.3'])
+    table = table_from_counts(counts, COSTS, SCALES, names)
+    expected = easy_medium_hard()
+    for field in ('matched', 'num_det', 'num_gt', 'gflops'):
+        np.testing.assert_array_equal(getattr(table, field), getattr(expected, field))
+    assert (table.reference, list(table.scales), list(table.names)) == (0, list(SCALES), names)
+    # One cost per image is kept per image.
+    per_image = table_from_counts(counts, [[10., 9., 8.], COSTS[1], COSTS[2]], SCALES, names)
+    np.testing.assert_array_equal(per_image.gflops[:, 0], [10., 9., 8.])
+
+
+def test_care_gt_that_differ_between_scales_name_the_image_and_both_sources():
+    counts = [np.array([[2, 2, 2], [3, 3, 3]]), np.array([[2, 2, 2], [3, 4, 3]])]
+    with pytest.raises(ValueError, match=r'image b has 4 care GT \(det\) in run 0.5 but 3 in '
+                       r'run 1$'):
+        check_same_care_gt(counts, ['a', 'b'], ['run 1', 'run 0.5'], key='det')
