@@ -315,7 +315,10 @@ def flatten_tensors(value: Any) -> List[Tensor]:
     elif isinstance(value, dict):
         items = value.values()
     elif isinstance(value, BaseDataElement):
-        items = [item for _, item in value.all_items()]
+        # The fields in the order they were set (the element's own records of them are sets,
+        # whose order changes from one process to the next).
+        fields = value.metainfo_keys() + value.keys()
+        items = [item for key, item in vars(value).items() if key in fields]
     else:
         return []
     return [tensor for item in items for tensor in flatten_tensors(item)]
