@@ -98,13 +98,6 @@ def test_resize_follows_the_configs_test_pipeline(tool, hand_made, tmp_path, cap
     assert images['c.jpg']['min'] == 10.0
 
 
-def test_mmcv_rounding_of_the_resized_size(tool):
-    # 333 x 250 to a short side of 100: MMCV rounds the new size to 133 x 100.
-    w_scale, h_scale = tool.keep_ratio_resize((1280, 100))(333, 250)
-    assert (w_scale, h_scale) == (133 / 333, 100 / 250)
-    assert tool.keep_ratio_resize((50, 80), keep_ratio=False)(100, 100) == (0.5, 0.8)
-
-
 def test_bad_input_is_reported_with_the_file_and_image(tool, hand_made, tmp_path, capsys):
     assert tool.main([str(tmp_path / 'nowhere')]) == 1
     assert capsys.readouterr().err == (

@@ -23,7 +23,6 @@ pipeline. ``--cfg-options`` apply to the calibration and are written into the co
 """
 import argparse
 import copy
-import importlib.util
 import itertools
 import os
 import os.path as osp
@@ -35,20 +34,8 @@ from mmengine.runner import Runner
 
 from mmdld.apis import init_spotter
 from mmdld.apis.inference import calibrate_budget
+from mmdld.evaluation.cost_inputs import default_split
 from mmdld.models.selectors.budget_costs import BUDGET_UNITS, load_latency_file
-
-
-def _sibling(name: str):
-    """A script of this folder as a module (the analysis tools are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(osp.dirname(osp.abspath(__file__)), f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-#: The default split of the FLOPs tool.
-costs_tool = _sibling('measure_scale_costs')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -161,7 +148,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         raise ValueError(f'calibrate_drs_budget: {args.config} is no DLD model with a DRS '
                          '(`model.selector`); there is no choice of scale to calibrate')
     cfg = model.cfg
-    split = args.split or costs_tool.default_split(cfg)
+    split = args.split or default_split(cfg)
     batches = calibration_batches(cfg, split, args.num_images)
     calibration, costs = calibrate_budget(model, batches, args.budget, args.unit,
                                           args.latency_file)

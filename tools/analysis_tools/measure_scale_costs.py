@@ -25,24 +25,21 @@ weights, keep a fixed number of detections (``--cfg-options
 model.student.test_cfg.rcnn.score_thr=0`` keeps the config's ``max_per_img``).
 """
 import argparse
-import itertools
 import json
 import os.path as osp
 from collections import Counter
-from typing import Iterable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-import torch
-from mmdet.structures import DetDataSample
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
 
-from mmdld.models.distillers.scale_costs import selector_gflops
+from mmdld.evaluation.cost_inputs import (blank_batches, dataset_batches, default_split,
+                                          format_costs, load_weights, select_model_cfg,
+                                          selector_flops_of)
+from mmdld.models.selectors.dynamic_resolution_selector import DEFAULT_SCALES
 from mmdld.models.task_modules import spotter_parts
 from mmdld.models.utils import measure_scale_flops, normalise_costs
 from mmdld.registry import MODELS
-
-DEFAULT_SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -68,71 +65,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, `key=value`')
     return parser.parse_args(argv)
-
-
-def select_model_cfg(cfg: Config, model_key: Optional[str]) -> dict:
-    """Returns the model config at ``model_key`` (default ``model.student`` or ``model``)."""
-    if 'model' not in cfg:
-        raise KeyError('measure_scale_costs: the config has no `model`')
-    if model_key is None:
-        model_key = 'model.student' if 'student' in cfg.model else 'model'
-    node = cfg
-    for name in model_key.split('.'):
-        if name not in node:
-            raise KeyError(f'measure_scale_costs: the config has no key `{model_key}` '
-                           f'(missing `{name}`)')
-        node = node[name]
-    if not isinstance(node, dict) or 'type' not in node:
-        raise KeyError(f'measure_scale_costs: `{model_key}` is not a model config (a dict with '
-                       f'`type`)')
-    model_cfg = dict(node)
-    if 'data_preprocessor' not in model_cfg and 'data_preprocessor' in cfg:
-        model_cfg['data_preprocessor'] = cfg.data_preprocessor
-    return model_cfg
-
-
-def blank_batches(shape: Sequence[int]) -> List[dict]:
-    """One batch with a single blank uint8 image of ``shape`` ``(H, W)``."""
-    h, w = shape
-    sample = DetDataSample(metainfo=dict(
-        img_shape=(h, w), ori_shape=(h, w), scale_factor=(1., 1.), img_id=0, img_path=''))
-    return [dict(inputs=[torch.zeros(3, h, w, dtype=torch.uint8)], data_samples=[sample])]
-
-
-def default_split(cfg: Config) -> str:
-    """``val`` when the config has a validation dataloader, else ``test``."""
-    return 'val' if cfg.get('val_dataloader') else 'test'
-
-
-def dataset_batches(cfg: Config, split: str, num_images: int) -> Iterable[dict]:
-    """The first ``num_images`` images of a dataloader of the config, one per batch."""
-    key = f'{split}_dataloader'
-    if not cfg.get(key):
-        raise KeyError(f'measure_scale_costs: the config has no `{key}`; use --split or '
-                       f'--shape')
-    loader_cfg = cfg[key].copy()
-    loader_cfg.update(batch_size=1, num_workers=0, persistent_workers=False)
-    loader = Runner.build_dataloader(loader_cfg)
-    return itertools.islice(loader, num_images)
-
-
-def load_weights(model: torch.nn.Module, checkpoint: str) -> None:
-    """Loads a spotter checkpoint, or the student of a DLD checkpoint, into ``model``."""
-    load_checkpoint(model, checkpoint, map_location='cpu', revise_keys=[(r'^student\.', '')])
-
-
-def selector_flops_of(model: torch.nn.Module, selector: torch.nn.Module, batch: dict) -> float:
-    """FLOPs of the DRS on one batch at full resolution (the batch's total)."""
-    data = model.data_preprocessor(batch, False)
-    inputs = data['inputs']
-    shapes = [s.metainfo['img_shape'] for s in data['data_samples']]
-    with torch.no_grad():
-        return selector_gflops(selector, inputs, shapes) * 1e9 * inputs.size(0)
-
-
-def format_costs(costs: Sequence[float]) -> str:
-    """The config line, e.g. ``scale_costs=[0.6571, 0.5124]``."""
-    return 'scale_costs=[' + ', '.join(f'{c:.4f}' for c in costs) + ']'
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[float]:

@@ -34,7 +34,6 @@ Ours because MMDetection's ``InferenceBenchmark`` needs CUDA and times one model
 config's resolution, and ``benchmark_fps.py`` does the same on the CPU.
 """
 import argparse
-import importlib.util
 import json
 import os.path as osp
 import statistics
@@ -45,24 +44,13 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
+from mmdld.evaluation.cost_inputs import (blank_batches, dataset_batches, default_split,
+                                          format_costs, load_weights, select_model_cfg,
+                                          selector_flops_of)
+from mmdld.models.selectors.dynamic_resolution_selector import DEFAULT_SCALES
 from mmdld.models.utils import measure_scale_flops, normalise_costs, resize_batch
 from mmdld.registry import MODELS
 from mmdld.utils import machine_description
-
-DEFAULT_SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
-
-
-def _sibling(name: str):
-    """A script of this folder as a module (the analysis tools are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(osp.dirname(osp.abspath(__file__)), f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-#: The image loading, model selection and checkpoint loading of the FLOPs tool.
-costs_tool = _sibling('measure_scale_costs')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -207,7 +195,7 @@ def count_gflops(model: torch.nn.Module, batches: Sequence[dict], scales: Sequen
     result = dict(scale_gflops=[f / 1e9 for f in flops[1:]], reference_gflops=flops[0] / 1e9,
                   selector_gflops=None)
     if selector is not None:
-        drs = [costs_tool.selector_flops_of(model, selector, b) for b in batches]
+        drs = [selector_flops_of(model, selector, b) for b in batches]
         result['selector_gflops'] = sum(drs) / num_images / 1e9
     return result
 
@@ -259,9 +247,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         raise ValueError(f'--scales must be > 0, got {scales}')
     device = torch.device(args.device)
 
-    model = MODELS.build(costs_tool.select_model_cfg(cfg, args.model_key))
+    model = MODELS.build(select_model_cfg(cfg, args.model_key))
     if args.checkpoint:
-        costs_tool.load_weights(model, args.checkpoint)
+        load_weights(model, args.checkpoint)
     else:
         print('No --checkpoint: random weights; the heads\' time follows the number of '
               'detections (see --help of measure_scale_costs.py)')
@@ -269,9 +257,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     selector = None
     if cfg.model.get('selector') is not None:
         selector = MODELS.build(cfg.model.selector).to(device).eval()
-    split = args.split or costs_tool.default_split(cfg)
-    batches = costs_tool.blank_batches(args.shape) if args.shape else list(
-        costs_tool.dataset_batches(cfg, split, args.num_images))
+    split = args.split or default_split(cfg)
+    batches = blank_batches(args.shape) if args.shape else list(
+        dataset_batches(cfg, split, args.num_images))
     if not batches:
         raise ValueError(f'measure_scale_latency: the {split} dataloader of {args.config} is '
                          'empty')
@@ -319,7 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         print('Warning: the time does not fall with the scale for ' + ', '.join(
             f'{small:g} (slower than {large:g})' for small, large in inversions)
               + ': time on an idle device, with more --repeat or --num-images')
-    print(costs_tool.format_costs(result['scale_costs']) + '   # relative latency')
+    print(format_costs(result['scale_costs']) + '   # relative latency')
     out = args.out or (osp.join(osp.dirname(args.checkpoint), 'scale_latency.json')
                        if args.checkpoint else None)
     if out:

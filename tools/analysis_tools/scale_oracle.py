@@ -40,7 +40,8 @@ import numpy as np
 from mmengine.config import Config, DictAction
 
 from mmdld.apis import find_resize
-from mmdld.evaluation.functional import PER_IMAGE_FILE, counts_array, load_per_image
+from mmdld.evaluation.functional import (PER_IMAGE_FILE, counts_array, image_stem,
+                                         load_per_image)
 from mmdld.evaluation.functional.scale_oracle import (ORACLE_VARIANTS, OracleCurve, Point,
                                                       ScaleTable, budget_oracle,
                                                       check_same_care_gt,
@@ -323,11 +324,6 @@ def count_gflops(model: Any, cfg: Config, num_images: int) -> Dict[str, float]:
         (sample, ) = data_batch['data_samples']
         per_image[image_stem(sample.metainfo['img_path'])] = flops / 1e9
     return per_image
-
-
-def image_stem(path: str) -> str:
-    """The record name of an image (its file stem, as E2ESpottingMetric names it)."""
-    return osp.splitext(osp.basename(str(path)))[0]
 
 
 def run_scale(cfg: Config, checkpoint: str, scale: float, out_dir: str, flops_images: int,

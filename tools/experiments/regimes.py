@@ -10,41 +10,19 @@ per-image records (their ``scale``):
   only). A DRS that reads small text at high resolution gives a negative correlation; one
   that picks one scale for every image gives none (undefined).
 
-Word heights and regimes are those of ``tools/analysis_tools/text_size_stats.py`` (its
-``image_records`` with the resize of the teacher's test pipeline), loaded from its file.
+Word heights and regimes are those of ``tools/analysis_tools/text_size_stats.py``
+(:func:`mmdld.datasets.text_sizes.image_records` with the resize of the teacher's test
+pipeline).
 """
-import importlib.util
 import os.path as osp
 from collections import OrderedDict
-from types import ModuleType
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 from mmengine.config import Config
 
-from mmdld.evaluation.functional import spearman
+from mmdld.datasets.text_sizes import REGIME_ORDER, config_resize, image_records
+from mmdld.evaluation.functional import image_stem, spearman
 from .intervals import Records
-
-#: The analysis tool whose per-image word heights and regimes are used.
-TEXT_SIZE_TOOL = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'analysis_tools',
-                          'text_size_stats.py')
-
-_TOOL: Optional[ModuleType] = None
-
-
-def text_size_tool() -> ModuleType:
-    """``tools/analysis_tools/text_size_stats.py`` as a module (a script, not a package)."""
-    global _TOOL
-    if _TOOL is None:
-        spec = importlib.util.spec_from_file_location('text_size_stats', TEXT_SIZE_TOOL)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _TOOL = module
-    return _TOOL
-
-
-def image_stem(path: str) -> str:
-    """The name a per-image record gives an image: its file stem."""
-    return osp.splitext(osp.basename(str(path)))[0]
 
 
 def annotation_info(ann_file: str, resize: Any = None) -> Dict[str, Dict[str, Any]]:
@@ -53,7 +31,8 @@ def annotation_info(ann_file: str, resize: Any = None) -> Dict[str, Dict[str, An
     Args:
         ann_file (str): MMOCR ``textspotting`` JSON.
         resize (callable, optional): ``(width, height) -> (w_scale, h_scale)`` of the test
-            pipeline (``text_size_stats.config_resize``); None: original pixels.
+            pipeline (:func:`mmdld.datasets.text_sizes.config_resize`); None: original
+            pixels.
 
     Returns:
         dict: Image name -> ``regime`` (``'unknown'`` when not recorded) and ``min_height``
@@ -63,7 +42,7 @@ def annotation_info(ann_file: str, resize: Any = None) -> Dict[str, Dict[str, An
         ValueError: If two images share a name (the key of the per-image records).
     """
     info: Dict[str, Dict[str, Any]] = {}
-    for record in text_size_tool().image_records(ann_file, resize):
+    for record in image_records(ann_file, resize):
         name = image_stem(record['img_path'])
         if name in info:
             raise ValueError(f'{ann_file}: two images are named {name!r}; per-image records '
@@ -82,7 +61,7 @@ def split_images_info(config: str, root: str = '.') -> Dict[str, Dict[str, Any]]
     cfg = Config.fromfile(config)
     dataset = cfg.test_dataloader.dataset
     ann_file = osp.join(root, dataset['data_root'], dataset['ann_file'])
-    resize, _ = text_size_tool().config_resize(config)
+    resize, _ = config_resize(config)
     return annotation_info(ann_file, resize)
 
 
@@ -100,8 +79,9 @@ def _joined(images: Records, info: Mapping[str, Mapping[str, Any]],
 
 
 def regime_order(regimes: Sequence[str]) -> List[str]:
-    """The synthetic regimes in the text-size tool's order, then any others sorted."""
-    known = [r for r in text_size_tool().REGIME_ORDER if r in regimes]
+    """The synthetic regimes in :data:`~mmdld.datasets.text_sizes.REGIME_ORDER`, then any
+    others sorted."""
+    known = [r for r in REGIME_ORDER if r in regimes]
     return known + sorted(set(regimes) - set(known))
 
 
@@ -177,6 +157,5 @@ def regimes_json(analysis: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
             for name, result in analysis.items()}
 
 
-__all__ = ('TEXT_SIZE_TOOL', 'text_size_tool', 'image_stem', 'annotation_info',
-           'split_images_info', 'regime_order', 'regime_histograms', 'scale_size_correlation',
-           'regime_analysis', 'format_regime_section', 'regimes_json')
+__all__ = ('annotation_info', 'split_images_info', 'regime_order', 'regime_histograms',
+           'scale_size_correlation', 'regime_analysis', 'format_regime_section', 'regimes_json')

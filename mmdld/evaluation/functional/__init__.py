@@ -5,6 +5,7 @@ tool (``docs/evaluation.md``), so that both count the same way.
 """
 from .bootstrap import (Interval, align_by_name, bootstrap_metric, images_for_half_width,
                         paired_bootstrap_difference, verdict)
+from .image_names import image_stem
 from .lexicon import Lexicon, load_image_lexicons
 from .matching import (COUNT_FIELDS, NO_LEXICON, evaluate_image, evaluate_image_matches,
                        greedy_match)
@@ -35,5 +36,5 @@ __all__ = [
     'summarize', 'DONT_CARE_TEXT', 'SPECIAL_CHARACTERS', 'is_word_spotting_care',
     'normalize_word_spotting', 'texts_match', 'ScaleTable', 'budget_oracle',
     'cheapest_keeping_matches', 'fixed_scale_curve', 'oracle_at', 'share_of_oracle_gain',
-    'image_text_sizes', 'spearman', 'word_height'
+    'image_text_sizes', 'spearman', 'word_height', 'image_stem'
 ]

@@ -12,7 +12,6 @@ from mmdet.models.data_preprocessors import DetDataPreprocessor
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks, PolygonMasks
-from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData
 from torch.utils.data import Dataset
@@ -263,16 +262,6 @@ def test_cost_file_errors_name_the_file_and_the_key(tmp_path):
     (tmp_path / 'bad.json').write_text('{scales')
     with pytest.raises(ValueError, match='bad.json is not JSON'):
         ScaleCostTable((0.5, 0.25), costs_file=str(tmp_path / 'bad.json'))
-
-
-def test_select_model_cfg_prefers_student():
-    tool = _load_tool()
-    cfg = Config(dict(model=dict(type='D', student=dict(type='S'), teacher=dict(type='T'))))
-    assert tool.select_model_cfg(cfg, None)['type'] == 'S'
-    assert tool.select_model_cfg(cfg, 'model.teacher')['type'] == 'T'
-    assert tool.select_model_cfg(Config(dict(model=dict(type='M'))), None)['type'] == 'M'
-    with pytest.raises(KeyError, match='no `model`'):
-        tool.select_model_cfg(Config(dict(optim=dict())), None)
 
 
 # ---------------------------------------------------------------- resize_batch
