@@ -61,3 +61,12 @@ def test_reproduce_tiny_end_to_end(tmp_path):
     assert set(data['regimes']) == set(data['histograms'])
     for regimes in data['regimes'].values():
         assert sum(n for hist in regimes['histograms'].values() for n in hist.values()) == 2
+    # The DLD student forced to each candidate scale: its own oracle, its DRS against it.
+    assert '## The DLD student against its own scale oracle' in text
+    student_oracle = data['student_oracle']
+    assert student_oracle['model'] == 'DLD (gamma 0.1)'
+    assert [p['scale'] for p in student_oracle['fixed']] == [0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    assert '| DLD (gamma 0.1) |' in text and 'per_image.json |' not in text
+    for scale in (0.8, 0.3):
+        assert osp.isfile(tmp_path / 'work' / 'eval' / 'dld_gamma_0.1' / 'oracle' /
+                          f'scale_{scale:g}' / 'per_image.json')

@@ -13,6 +13,8 @@ Ours because the scale oracle tool (``tools/analysis_tools/scale_oracle.py``) ru
 itself and takes its GFLOPs from the records or from its own per-image counts, whereas the
 reproduction has the runs and the FLOPs stage's means already.
 """
+import json
+import os.path as osp
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -208,5 +210,45 @@ def oracle_json(summary: Mapping[str, Any]) -> Dict[str, Any]:
                 for name, m in summary['models'].items()})
 
 
+def load_student_oracle(oracle_json: str, model: str) -> Dict[str, Any]:
+    """The scale oracle of a DLD student forced to each scale (``scale_oracle.py``'s
+    ``oracle.json`` and ``oracle.md``), for the results page.
+
+    Args:
+        oracle_json (str): The tool's ``oracle.json`` (``oracle.md`` beside it).
+        model (str): The model's name on the page, which replaces the path of its per-image
+            records that names its DRS run in the tool's output.
+
+    Returns:
+        dict: ``model``, ``markdown`` (the tool's tables), ``path`` and the JSON-ready
+        summary ``fixed``, ``cheapest_keeping_matches`` (without the per-image choices),
+        ``at_fixed_gflops`` and ``drs`` (the model's DRS against the oracle).
+    """
+    with open(oracle_json, encoding='utf-8') as f:
+        result = json.load(f)
+    with open(osp.join(osp.dirname(oracle_json), 'oracle.md'), encoding='utf-8') as f:
+        markdown = f.read()
+    if len(result['drs']) != 1:
+        raise ValueError(f'{oracle_json}: expected the one DRS run of {model!r}, found '
+                         f'{sorted(result["drs"])}')
+    (records, drs), = result['drs'].items()
+    cheapest = {k: v for k, v in result['cheapest_keeping_matches'].items() if k != 'choices'}
+    return dict(model=model, path=oracle_json, markdown=markdown.replace(records, model),
+                fixed=result['fixed'], cheapest_keeping_matches=cheapest,
+                at_fixed_gflops=result['at_fixed_gflops'], drs=drs)
+
+
+def format_student_oracle_section(student_oracle: Mapping[str, Any]) -> str:
+    """The page's section on a DLD student's own scale oracle (:func:`load_student_oracle`)."""
+    return '\n\n'.join([
+        f'The student of {student_oracle["model"]} tested at each candidate scale with its DRS '
+        'unused (`scale_oracle.py --force-dld-scale`), and the oracle of its own scales; its '
+        'DRS is compared with that oracle. The reference of "keeping the matches" is its '
+        'largest candidate scale. GFLOPs per image are those of its cost table (the DRS run\'s '
+        'costs without the DRS).',
+        student_oracle['markdown'].strip()])
+
+
 __all__: List[str] = ['HALF_BUDGET', 'VARIANT_TITLES', 'vanilla_scale_table', 'oracle_summary',
-                      'format_oracle_section', 'oracle_json']
+                      'format_oracle_section', 'oracle_json', 'load_student_oracle',
+                      'format_student_oracle_section']

@@ -32,6 +32,7 @@ TOOLS = dict(
     flops='tools/analysis_tools/get_flops.py',
     fps='tools/analysis_tools/benchmark_fps.py',
     scale_costs='tools/analysis_tools/measure_scale_costs.py',
+    scale_oracle='tools/analysis_tools/scale_oracle.py',
 )
 
 
@@ -187,6 +188,29 @@ def measure_scale_costs(runner: StageRunner, config: str, checkpoint: str, out: 
     return out
 
 
+def student_scale_oracle(runner: StageRunner, name: str, config: str, checkpoint: str,
+                         out_dir: str, scales: Sequence[float], drs_records: str,
+                         options: Optional[Dict[str, Any]] = None) -> str:
+    """The stage ``<name>/oracle``: a DLD student forced to each candidate scale.
+
+    ``scale_oracle.py --force-dld-scale`` tests the student SKD-only at every scale of
+    ``scales`` on the test split (``<out_dir>/scale_<s>/``) and builds its scale oracle, with
+    the student's own DRS run (``drs_records``, its ``per_image.json``) compared with it: the
+    DRS's choices against the best choices of the same student's scales. The forced student
+    keeps the DRS model's per-scale GFLOPs (its ``scale_costs_file``), so both share one axis.
+
+    Returns:
+        str: ``<out_dir>/oracle.json`` (``oracle.md`` beside it).
+    """
+    out = osp.join(out_dir, 'oracle.json')
+    runner.run(f'{name}/oracle', [out, osp.join(out_dir, 'oracle.md')],
+               cmd=python_cmd(TOOLS['scale_oracle'], config, checkpoint, '--force-dld-scale',
+                              '--scales', *(f'{s:g}' for s in scales), '--work-dir', out_dir,
+                              '--drs', drs_records, *cfg_options(options or {})),
+               log_file=osp.join(out_dir, 'oracle.log'))
+    return out
+
+
 def fixed_scale_costs_file(costs_file: str, scale: float, out: str) -> Optional[str]:
     """A cost file for a fixed-scale (SKD-only) model: the entries of ``scale`` only.
 
@@ -276,5 +300,6 @@ def scale_histogram(predictions_pkl: str) -> Dict[float, int]:
 
 
 __all__: Sequence[str] = ('NO_MASKS', 'TOOLS', 'cfg_options', 'final_checkpoint', 'train',
+                          'student_scale_oracle',
                           'evaluation_stages', 'evaluate', 'row_from', 'measure_scale_costs',
                           'fixed_scale_costs_file', 'scaled_test_config', 'scale_histogram')

@@ -32,9 +32,11 @@ from mmengine.config import Config
 from .demo import base_short_side, data_and_teacher
 from .claims import claim_comparisons, claim_lines
 from .intervals import LEVEL, NUM_SAMPLES, SEED, WEIGHT_UNITS
-from .oracle import format_oracle_section
+from .oracle import (format_oracle_section, format_student_oracle_section,
+                     load_student_oracle)
 from .pipeline import (NO_MASKS, evaluate, evaluation_stages, fixed_scale_costs_file,
-                       measure_scale_costs, row_from, scale_histogram, scaled_test_config, train)
+                       measure_scale_costs, row_from, scale_histogram, scaled_test_config,
+                       student_scale_oracle, train)
 from .regimes import format_regime_section
 from .report import format_table, git_commit, machine_description, stage_times_section
 from .results_analysis import analyse_results, analysis_json, row_records
@@ -70,6 +72,10 @@ def gamma_sweep_variants(gammas: Sequence[float]) -> 'OrderedDict[str, Dict[str,
             out[name] = {'model.drs_loss.gamma': float(gamma)}
     return out
 
+
+#: The student whose DRS is also compared with its own scale oracle (the student forced to
+#: each candidate scale): the budget's student config itself.
+ORACLE_STUDENT = 'DLD (gamma 0.1)'
 
 #: Scales of the Vanilla curve (1.0 is the teacher itself at its base size).
 VANILLA_SCALES = (1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
@@ -206,7 +212,8 @@ def run_reproduction(budget: str,
                 + [stage for short in shorts
                    for stage in evaluation_stages(f'vanilla_S-{short}', fps_images)]
                 + [stage for key in keys
-                   for stage in [key] + evaluation_stages(key, fps_images)])
+                   for stage in [key] + evaluation_stages(key, fps_images)]
+                + ([f'{slug(ORACLE_STUDENT)}/oracle'] if ORACLE_STUDENT in names else []))
     teacher_ckpt = data_and_teacher(runner, budget, given, teacher, work_dir, root)
     # T_i of the student config's candidate scales, with the teacher's weights (the student
     # starts from them and has their architecture), once for every student.
@@ -228,6 +235,7 @@ def run_reproduction(budget: str,
         rows.append(row_from(name, paths, scale=short / base, kind='vanilla', config=cfg))
 
     histograms: Dict[str, Dict[float, int]] = {}
+    student_oracle = None
     schedule = {} if student_iters is None else student_schedule(student, student_iters)
     for name in names:
         key = slug(name)
@@ -248,6 +256,11 @@ def run_reproduction(budget: str,
                              config=cfg))
         if with_drs:
             histograms[name] = scale_histogram(paths['predictions'])
+        if name == ORACLE_STUDENT:
+            oracle_json = student_scale_oracle(
+                runner, key, cfg, ckpt, osp.join(eval_dir, key, 'oracle'),
+                candidate_scales(student), paths['per_image'], model_options)
+            student_oracle = load_student_oracle(oracle_json, name)
 
     analysis = analyse_results(rows, teacher, root)
     # The plots are named after the page, so that several pages can share a folder.
@@ -255,6 +268,7 @@ def run_reproduction(budget: str,
     plots = dict(curve=f'{stem}_e2e_vs_gflops.png', hist=f'{stem}_scales.png')
     plot_curve(rows, plots['curve'], analysis['oracle'])
     plot_histograms(histograms, plots['hist'])
+    analysis['student_oracle'] = student_oracle
     page = write_results_page(out_md, rows, histograms, plots, runner, budget,
                               given['teacher'], given['student'], student_iters, dld_gammas,
                               analysis=analysis)
@@ -465,6 +479,10 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
         ORACLE_NOTE,
         (format_oracle_section(oracle, vanilla_names) if oracle is not None else
          '(no oracle: it needs at least 2 Vanilla scales with per-image records and GFLOPs)'),
+    ] + ([
+        '## The DLD student against its own scale oracle',
+        format_student_oracle_section(analysis['student_oracle']),
+    ] if analysis.get('student_oracle') else []) + [
         '## Scales chosen by the DRS',
     ] + ([
         '\n'.join(hist_lines),
@@ -484,6 +502,9 @@ def write_results_page(path: str, rows: Sequence[Dict[str, Any]],
                                    for k, h in histograms.items()},
                        intervals=dict(samples=NUM_SAMPLES, seed=SEED, level=LEVEL),
                        **analysis_json(analysis),
+                       student_oracle={k: v for k, v in (analysis.get('student_oracle')
+                                                          or {}).items() if k != 'markdown'}
+                       or None,
                        commit=commit, machine=machine_description()), f, indent=2)
     return path
 
