@@ -6,3 +6,4 @@ from .roi_extractors import *  # noqa: F401,F403
 from .roi_heads import *  # noqa: F401,F403
 from .selectors import *  # noqa: F401,F403
 from .spotters import *  # noqa: F401,F403
+from .text_perceptron import *  # noqa: F401,F403

@@ -61,6 +61,10 @@ ADDED = _paper_configs() - set(SNAPSHOT) - NEW
 ADDED |= {'examples/spotter_r18_fpn_synthetic_tiny_tensorboard.py'}
 # The dynamic-resolution benchmark's teacher and student (test_dynamic_configs.py checks them).
 ADDED |= {'demo/spotter_r18w32_dynamic.py', 'demo/dld_r18w32_dynamic.py'}
+# Text Perceptron's configs (test_text_perceptron_configs.py checks them).
+ADDED |= {f'text_perceptron/{name}.py' for name in (
+    'tp_r18w32_dynamic', 'dld_tp_r18w32_dynamic', 'dld_tp_r18w32_dynamic_gamma0.3',
+    'tp_r50_totaltext', 'dld_tp_r50_totaltext', 'dld_tp_r50_totaltext_gamma0.3')}
 
 # Intended change, not compared here: configs/_base_/default_runtime.py sets
 # `randomness=dict(seed=0)`, so that every config's run is repeatable by default instead of

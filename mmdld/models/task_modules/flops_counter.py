@@ -27,6 +27,11 @@ and nearest resizes. Added here (:data:`FLOP_HANDLES`):
 - The anti-aliased bilinear resize (``aten::_upsample_bilinear2d_aa``, the DRS's input copy):
   two separable passes (width, then height), each output element a weighted sum of
   ``max(2, 2 * in / out)`` inputs along its axis.
+- Grid sampling (``aten::grid_sampler``, what ``F.grid_sample`` traces to; Text Perceptron's
+  shape transform): every output element a weighted sum of its taps, per channel: 4
+  multiply-adds for bilinear (one interpolation, as for RoIAlign's sampling points), 1 for
+  nearest, 16 for bicubic; 8 for trilinear on a 5-D input. The grid itself is an input (its
+  matrix product is counted where it is computed).
 
 Not counted (they appear in :attr:`FlopCount.unsupported`): element-wise operations without a
 multiply-add and operations that only compare or move values: additions and subtractions,
@@ -124,6 +129,21 @@ def antialias_resize_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     return int(round(num * channels * (width_pass + height_pass)))
 
 
+def grid_sampler_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """``aten::grid_sampler``: taps per output element and channel, ``N * C * prod(out) * taps``.
+
+    Taps by ``interpolation_mode`` (ATen's ``GridSamplerInterpolation``): bilinear (0) ``2 ** d``,
+    nearest (1) 1, bicubic (2, 2-D only) ``4 ** d``, with ``d`` the spatial dimensions (2 for a
+    4-D input, 3 for a 5-D one).
+    """
+    out_shape = get_shape(outputs[0])
+    if out_shape is None:
+        return 0
+    spatial_dims = len(out_shape) - 2
+    taps = {0: 2**spatial_dims, 1: 1, 2: 4**spatial_dims}[inputs[2].toIValue()]
+    return taps * math.prod(out_shape)
+
+
 def roi_align_sampling_points(rois: Tensor, output_size: Sequence[int], spatial_scale: float,
                               sampling_ratio: int, aligned: bool) -> int:
     """Sampling points per (channel, output bin), summed over the RoIs, as MMCV samples them.
@@ -212,6 +232,7 @@ FLOP_HANDLES: Dict[str, Callable] = {
     'aten::rnn_relu_cell': rnn_cell_flop_jit,
     'aten::sum': mul_sum_flop_jit,
     'aten::_upsample_bilinear2d_aa': antialias_resize_flop_jit,
+    'aten::grid_sampler': grid_sampler_flop_jit,
 }
 
 
@@ -426,9 +447,13 @@ SPOTTER_PARTS = (
     ('mask head', ('roi_head.mask_head', )),
     ('RoI extractors', ('roi_head.bbox_roi_extractor', 'roi_head.mask_roi_extractor',
                         'roi_head.rec_roi_extractor')),
-    ('recognition convs', ('roi_head.rec_head.convs', )),
-    ('BiLSTM', ('roi_head.rec_head.lstm', )),
-    ('decoder', ('roi_head.rec_head.decoder', )),
+    # The recogniser inside an RoI head (Mask R-CNN spotter) or beside the detection head
+    # (Text Perceptron, whose detection head and shape transform are parts of their own).
+    ('recognition convs', ('roi_head.rec_head.convs', 'rec_head.convs')),
+    ('BiLSTM', ('roi_head.rec_head.lstm', 'rec_head.lstm')),
+    ('decoder', ('roi_head.rec_head.decoder', 'rec_head.decoder')),
+    ('segmentation head', ('det_head', )),
+    ('shape transform', ('shape_transform', )),
 )
 
 
