@@ -73,6 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--dld-gammas', nargs='+', type=float, default=[], metavar='GAMMA',
                         help='more DLD students, one per FLOPs weight gamma (the sweep of '
                         'the paper\'s Table 6), e.g. 1 3')
+    parser.add_argument('--no-student-oracle', action='store_true',
+                        help='skip the DLD (gamma 0.1) student forced to each candidate scale '
+                        '(its own scale oracle: one test run per scale); the page then omits '
+                        'that section')
     return parser.parse_args(argv)
 
 
@@ -87,7 +91,7 @@ def main(argv=None) -> int:
     out = osp.join(REPO, 'docs', 'results.md') if args.out is None else osp.abspath(args.out)
     run_reproduction(args.budget, out_md=out, variants=args.variants,
                      student_iters=args.student_iters, dld_gammas=args.dld_gammas, root=REPO,
-                     **budget)
+                     student_oracle=not args.no_student_oracle, **budget)
     return 0
 
 

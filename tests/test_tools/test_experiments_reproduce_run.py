@@ -73,6 +73,17 @@ class FakeStages(StageRunner):
                                    scale_costs=[0.7, 0.6, 0.5, 0.4, 0.3, 0.2],
                                    scale_gflops=[2.8, 2.4, 2.0, 1.6, 1.2, 0.8],
                                    reference_gflops=4.0, selector_gflops=0.01), f)
+            elif base == 'oracle.json':  # scale_oracle.py's, as for a forced DLD student
+                records = cmd[cmd.index('--drs') + 1]
+                point = dict(gflops=gflops, hmean=0.8)
+                with open(out, 'w') as f:
+                    json.dump(dict(fixed=[dict(scale=0.8, gflops=2.8, hmean=0.8)],
+                                   cheapest_keeping_matches=dict(gflops=2.0, hmean=0.8,
+                                                                 choices={'000000': 0.8}),
+                                   at_fixed_gflops=[], drs={records: point}), f)
+            elif base == 'oracle.md':
+                with open(out, 'w') as f:
+                    f.write(f'| DRS | GFLOPs |\n| {cmd[cmd.index("--drs") + 1]} | 2.000 |\n')
             else:  # a checkpoint
                 open(out, 'wb').close()
         self.results.append(StageResult(name, 'done', 1.0, list(outputs)))
@@ -124,6 +135,32 @@ def test_reproduction_with_fake_stages(tmp_path):
     assert data['regimes']['DLD (gamma 0.1)']['correlation']['images'] == 2
     assert data['oracle']['models']['DLD (gamma 0.1)']['gflops'] == 2.0
     assert (tmp_path / 'docs' / 'results_e2e_vs_gflops.png').read_bytes()[:4] == b'\x89PNG'
+    # The DLD (gamma 0.1) student forced to each candidate scale, its DRS run compared.
+    assert runner.planned[-1] == 'dld_gamma_0.1/oracle'
+    cmd = runner.commands['dld_gamma_0.1/oracle']
+    assert cmd[1] == 'tools/analysis_tools/scale_oracle.py' and '--force-dld-scale' in cmd
+    assert cmd[cmd.index('--scales') + 1:cmd.index('--work-dir')] == ['0.8', '0.7', '0.6',
+                                                                      '0.5', '0.4', '0.3']
+    assert cmd[cmd.index('--drs') + 1] == rows['DLD (gamma 0.1)']['per_image']
+    assert f'model.scale_costs_file={costs}' in cmd
+    assert '## The DLD student against its own scale oracle' in text
+    assert '| DLD (gamma 0.1) | 2.000 |' in text
+    assert data['student_oracle']['drs'] == dict(gflops=2.0, hmean=0.8)
+    assert 'choices' not in data['student_oracle']['cheapest_keeping_matches']
+
+
+def test_reproduction_without_the_student_oracle(tmp_path):
+    runner = FakeStages()
+    out = tmp_path / 'docs' / 'results.md'
+    os.makedirs(out.parent)
+    run_reproduction('tiny', work_dir=str(tmp_path / 'work'), out_md=str(out), cost_images=1,
+                     fps_images=0, vanilla_scales=(1.0, 0.5), variants=['DLD (gamma 0.1)'],
+                     scale_cost_images=3, runner=runner, root=REPO_ROOT,
+                     student_oracle=False, **TINY)
+    assert 'dld_gamma_0.1/oracle' not in runner.planned + list(runner.commands)
+    assert '## The DLD student against its own scale oracle' not in out.read_text()
+    data = json.loads((tmp_path / 'docs' / 'results.json').read_text())
+    assert data['student_oracle'] is None
 
 
 def test_reproduction_of_the_teacher_alone_writes_its_curve_and_oracle(tmp_path):

@@ -153,7 +153,8 @@ def run_reproduction(budget: str,
                      runner: Optional[StageRunner] = None,
                      root: str = '.',
                      estimates: Optional[Dict[str, float]] = None,
-                     scale_cost_images: int = 50) -> Dict[str, Any]:
+                     scale_cost_images: int = 50,
+                     student_oracle: bool = True) -> Dict[str, Any]:
     """Trains and evaluates every model of the comparison and writes the results page.
 
     Args:
@@ -181,6 +182,9 @@ def run_reproduction(budget: str,
         scale_cost_images (int): Test images of the ``scale_costs`` stage, which measures
             ``T_i`` with the teacher's weights (``<teacher dir>/scale_costs.json``, given to
             every student as ``model.scale_costs_file``).
+        student_oracle (bool): Also test the :data:`ORACLE_STUDENT` (when run) at each
+            candidate scale with its DRS unused and compare its DRS with that oracle (stage
+            ``<key>/oracle``).
 
     Returns:
         dict: ``rows``, ``histograms`` (per DLD/DRS variant), ``analysis``
@@ -213,7 +217,8 @@ def run_reproduction(budget: str,
                    for stage in evaluation_stages(f'vanilla_S-{short}', fps_images)]
                 + [stage for key in keys
                    for stage in [key] + evaluation_stages(key, fps_images)]
-                + ([f'{slug(ORACLE_STUDENT)}/oracle'] if ORACLE_STUDENT in names else []))
+                + ([f'{slug(ORACLE_STUDENT)}/oracle']
+                   if student_oracle and ORACLE_STUDENT in names else []))
     teacher_ckpt = data_and_teacher(runner, budget, given, teacher, work_dir, root)
     # T_i of the student config's candidate scales, with the teacher's weights (the student
     # starts from them and has their architecture), once for every student.
@@ -235,7 +240,7 @@ def run_reproduction(budget: str,
         rows.append(row_from(name, paths, scale=short / base, kind='vanilla', config=cfg))
 
     histograms: Dict[str, Dict[float, int]] = {}
-    student_oracle = None
+    own_oracle = None
     schedule = {} if student_iters is None else student_schedule(student, student_iters)
     for name in names:
         key = slug(name)
@@ -256,11 +261,11 @@ def run_reproduction(budget: str,
                              config=cfg))
         if with_drs:
             histograms[name] = scale_histogram(paths['predictions'])
-        if name == ORACLE_STUDENT:
+        if student_oracle and name == ORACLE_STUDENT:
             oracle_json = student_scale_oracle(
                 runner, key, cfg, ckpt, osp.join(eval_dir, key, 'oracle'),
                 candidate_scales(student), paths['per_image'], model_options)
-            student_oracle = load_student_oracle(oracle_json, name)
+            own_oracle = load_student_oracle(oracle_json, name)
 
     analysis = analyse_results(rows, teacher, root)
     # The plots are named after the page, so that several pages can share a folder.
@@ -268,7 +273,7 @@ def run_reproduction(budget: str,
     plots = dict(curve=f'{stem}_e2e_vs_gflops.png', hist=f'{stem}_scales.png')
     plot_curve(rows, plots['curve'], analysis['oracle'])
     plot_histograms(histograms, plots['hist'])
-    analysis['student_oracle'] = student_oracle
+    analysis['student_oracle'] = own_oracle
     page = write_results_page(out_md, rows, histograms, plots, runner, budget,
                               given['teacher'], given['student'], student_iters, dld_gammas,
                               analysis=analysis)
