@@ -265,6 +265,26 @@ class BiLSTMAttnHead(BaseModule):
         logits = self.forward_train(context, targets)
         return dict(loss_rec=self.loss_from_logits(logits, targets, valid))
 
+    def gt_recognition_loss(self, rec: Any) -> Dict[str, Tensor]:
+        """``loss_rec`` (and ``loss_rec_ctc`` with the auxiliary CTC classifier) of the GT
+        instances of a spotter's ``GTRecognition`` (``roi_feats``, ``context``, ``targets``,
+        ``valid``): the protocol's ``recognition_loss`` of every spotter that reads words with
+        this head.
+
+        With no instance the losses are zeros that still depend on every parameter and on
+        ``rec.roi_feats`` (hence the features), so that backward and distributed training
+        see the branch.
+        """
+        if len(rec) == 0:
+            zero = sum(p.sum() for p in self.parameters()) * 0. + rec.roi_feats.sum() * 0.
+            losses = dict(loss_rec=zero)
+        else:
+            logits = self.forward_train(rec.context, rec.targets)
+            losses = dict(loss_rec=self.loss_from_logits(logits, rec.targets, rec.valid))
+        if self.aux_ctc_fc is not None:
+            losses['loss_rec_ctc'] = self.aux_ctc_loss(rec.context, rec.targets, rec.valid)
+        return losses
+
     def aux_ctc_loss(self, context: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
         """``aux_ctc_weight`` x CTC loss of the per-position classifier on ``F_con``.
 

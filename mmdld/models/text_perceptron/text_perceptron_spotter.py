@@ -158,16 +158,7 @@ class TextPerceptronSpotter(BaseDetector, DistillableSpotter):
         With no instance the losses are zeros that still depend on every recognition
         parameter and on ``F_roi`` (hence the features), as ``SpottingRoIHead``'s.
         """
-        rec_head = self.rec_head
-        if len(rec) == 0:
-            zero = sum(p.sum() for p in rec_head.parameters()) * 0. + rec.roi_feats.sum() * 0.
-            losses = dict(loss_rec=zero)
-        else:
-            logits = rec_head.forward_train(rec.context, rec.targets)
-            losses = dict(loss_rec=rec_head.loss_from_logits(logits, rec.targets, rec.valid))
-        if getattr(rec_head, 'aux_ctc_fc', None) is not None:
-            losses['loss_rec_ctc'] = rec_head.aux_ctc_loss(rec.context, rec.targets, rec.valid)
-        return losses
+        return self.rec_head.gt_recognition_loss(rec)
 
     def gt_recognition(self, feats: Tuple[Tensor, ...],
                        batch_gt_instances: Sequence[InstanceData]) -> GTRecognition:
