@@ -269,6 +269,7 @@ def test_the_demo_and_the_reproduction_plan_their_stages(tmp_path):
     assert runner.planned == ['data', 'teacher', 'scale_costs', 'vanilla_S-320/test',
                               'vanilla_S-320/flops',
                               'vanilla_S-160/test', 'vanilla_S-160/flops', 'dld_gamma_0.1',
-                              'dld_gamma_0.1/test', 'dld_gamma_0.1/flops']
+                              'dld_gamma_0.1/test', 'dld_gamma_0.1/flops',
+                              'dld_gamma_0.1/oracle']
     # The students' estimate follows --student-iters (the tiny student trains 2 iterations).
     assert runner.expected_seconds('dld_gamma_0.1') == pytest.approx(20.0)
