@@ -78,12 +78,15 @@ class SpottingLocalVisualizer(TextSpottingLocalVisualizer):
         return self.get_image()
 
     def _fit_texts_in_panel(self) -> None:
-        """Moves, shrinks and finally truncates the written words to fit the panel's width."""
+        """Writes each word literally, then moves, shrinks and truncates it to fit the panel."""
         renderer = self.fig_save.canvas.get_renderer()
         to_data = self.ax_save.transData.inverted()
         left, right = PANEL_MARGIN, self.fig_save.bbox.width - PANEL_MARGIN
         room = max(right - left, 1.0)
         for artist in self.ax_save.texts:
+            # A word is written as it reads: two '$' in it would start matplotlib's mathtext,
+            # which rejects most words (e.g. 'a$b$$c') and would fail the whole drawing.
+            artist.set_parse_math(False)
             extent = artist.get_window_extent(renderer)
             if extent.width > room:
                 size = artist.get_fontsize()

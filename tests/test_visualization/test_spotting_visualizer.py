@@ -101,3 +101,16 @@ def test_a_prediction_at_the_threshold_is_drawn():
     image = np.full((60, 100, 3), 255, np.uint8)
     drawn = vis.add_datasample('x', image, prediction([0.5], ['A']), pred_score_thr=0.5)
     assert (drawn[:, :100] != 255).any()
+
+
+def test_words_with_dollar_signs_are_written_literally():
+    # An untrained recognizer can read 'j`$YY3`$Y...': matplotlib would parse the text between
+    # two '$' as mathtext and fail the whole drawing.
+    vis = build()
+    words = ['j`$YY3`$Y`$YY3`$Y', '$x^2$']
+    panel = vis.get_labels_image(np.full((60, 100, 3), 255, np.uint8), words,
+                                 np.array([[0., 5., 100., 25.], [10., 30., 90., 55.]]))
+    written = _written_words(vis)
+    assert [w[0] for w in written] == words
+    assert all(not t.get_parse_math() for t in vis.ax_save.texts)
+    assert (panel.min(axis=2) < 128).any()
