@@ -4,6 +4,7 @@
     python tools/reproduce.py --budget demo    # the demo's data and schedule (CPU, ~30 min: 19 of them the teacher)
     python tools/reproduce.py --budget tiny    # every model on 2 images: checks the pipeline
     python tools/reproduce.py --budget dynamic # the dynamic-resolution benchmark (GPU recommended)
+    python tools/reproduce.py --budget tp_dynamic  # the same with Text Perceptron (Table 8)
     python tools/reproduce.py --budget demo --student-iters 600 \
         --work-dir work_dirs/reproduce_demo_students600   # the demo's teacher, longer students
     python tools/reproduce.py --budget demo --student-iters 600 --dld-gammas 1 3 \
@@ -48,6 +49,12 @@ BUDGETS = dict(
                  student='configs/demo/dld_r18w32_dynamic.py',
                  work_dir='work_dirs/reproduce_dynamic', cost_images=50, fps_images=20,
                  scale_cost_images=50, vanilla_scales=VANILLA_SCALES),
+    # Text Perceptron (paper Table 8) on the same benchmark: its test config has no `rcnn`
+    # part, hence no mask switch for the students' tests.
+    tp_dynamic=dict(teacher='configs/text_perceptron/tp_r18w32_dynamic.py',
+                    student='configs/text_perceptron/dld_tp_r18w32_dynamic.py',
+                    work_dir='work_dirs/reproduce_tp_dynamic', cost_images=50, fps_images=20,
+                    scale_cost_images=50, vanilla_scales=VANILLA_SCALES, test_options={}),
 )
 
 

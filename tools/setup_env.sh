@@ -23,7 +23,8 @@
 # $MMDLD_CACHE/wheels so that later clones (CI) install it in seconds.
 set -euo pipefail
 
-VENV=${1:-.venv}
+# Absolute: the mmcv compile runs the venv's python from inside its build folder.
+VENV=$(realpath -m "${1:-.venv}")
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${MMDLD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmdld}
 WHEELS=$CACHE/wheels

@@ -7,6 +7,7 @@ import os.path as osp
 import pickle
 
 import pytest
+from mmengine.config import Config
 
 from experiments.reproduce import run_reproduction
 from experiments.stages import StageResult, StageRunner
@@ -179,3 +180,35 @@ def test_reproduction_of_the_teacher_alone_writes_its_curve_and_oracle(tmp_path)
     assert '| Vanilla S-160 | 54.5 [' in text  # 3 of 6 words, 5 detections
     data = json.loads((tmp_path / 'docs' / 'results.json').read_text())
     assert data['oracle']['models'] == {}
+
+
+def test_students_are_tested_with_the_budget_test_options(tmp_path):
+    out = tmp_path / 'docs' / 'results.md'
+    os.makedirs(out.parent)
+
+    def student_test_command(**kwargs):
+        runner = FakeStages()
+        run_reproduction('tiny', work_dir=str(tmp_path / 'work'), out_md=str(out),
+                         cost_images=1, fps_images=0, vanilla_scales=(1.0, ),
+                         variants=['DLD (gamma 0.1)'], scale_cost_images=3, runner=runner,
+                         root=REPO_ROOT, student_oracle=False, **TINY, **kwargs)
+        return runner.commands['dld_gamma_0.1/test']
+
+    # The default: the Mask R-CNN spotter reports no masks.
+    assert 'model.student.test_cfg.rcnn.return_masks=False' in student_test_command()
+    for path in (tmp_path / 'work' / 'eval').rglob('*'):  # the test stage runs again
+        if path.is_file():
+            path.unlink()
+    # No `rcnn` override for a spotter without one (the Text Perceptron budget).
+    cmd = student_test_command(test_options={})
+    assert not [arg for arg in cmd if 'test_cfg.rcnn' in arg]
+
+
+def test_the_text_perceptron_budget_tests_without_rcnn_options(load_tool):
+    budget = load_tool('tools/reproduce.py').BUDGETS['tp_dynamic']
+    assert budget['test_options'] == {}
+    for key in ('teacher', 'student'):
+        cfg = Config.fromfile(osp.join(REPO_ROOT, budget[key]))
+        model = cfg.model if key == 'teacher' else cfg.model.student
+        assert model.type == 'TextPerceptronSpotter'
+        assert 'rcnn' not in (model.get('test_cfg') or {})

@@ -44,6 +44,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from torch import Tensor
 
+from mmdld.datasets.text_sizes import REGIME_ORDER
 from mmdld.evaluation.functional.text_size import image_text_sizes, spearman
 from mmdld.models.losses.drs_loss import AccuracyInputs, DRSAccuracyLoss, DRSLoss
 from mmdld.registry import MODELS
@@ -51,7 +52,6 @@ from mmdld.registry import MODELS
 TABLE_FILE = 'drs_table_{split}.json'
 CACHE_FILE = 'drs_cache_{split}.pt'
 FIT_FILE = 'drs_fit.json'
-REGIMES = ('large', 'mixed', 'small', 'empty')
 ESTIMATORS = ('gumbel', 'expected', 'argmin')
 NORMS = ('bn', 'bn-frozen', 'gn')
 
@@ -124,7 +124,7 @@ def summarise(records: Sequence[ImageRecord], scales: Sequence[float], costs: Se
     argmin, drs = obj.argmin(1), logits.argmax(1)
     regimes = [r.regime or 'unknown' for r in records]
     by_regime = {}
-    for regime in [g for g in (*REGIMES, 'unknown') if g in regimes]:
+    for regime in [g for g in (*REGIME_ORDER, 'unknown') if g in regimes]:
         rows = [i for i, g in enumerate(regimes) if g == regime]
         by_regime[regime] = dict(
             images=len(rows), median_acc=np.median(acc[rows], 0).round(4).tolist(),
@@ -468,7 +468,7 @@ def test_run_choices(per_image: Dict[str, Any], table: Dict[str, Any]) -> Dict[s
                              'run)')
         rows.append((by_name[name].get('regime') or 'unknown', by_name[name]['min_height'],
                      scales.index(min(scales, key=lambda s: abs(s - image['scale'])))))
-    regimes = [g for g in (*REGIMES, 'unknown') if any(r == g for r, _, _ in rows)]
+    regimes = [g for g in (*REGIME_ORDER, 'unknown') if any(r == g for r, _, _ in rows)]
     pairs = [(h, scales[i]) for _, h, i in rows if h is not None]
     indices = [i for _, _, i in rows]
     return dict(

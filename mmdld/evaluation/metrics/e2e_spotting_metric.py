@@ -10,7 +10,7 @@ from mmengine.logging import MMLogger
 
 from mmdld.registry import METRICS
 from ..functional import (DONT_CARE_TEXT, NO_LEXICON, PER_IMAGE_FILE, RECORD_KEYS, accumulate,
-                          evaluate_image_matches, format_tables, load_image_lexicons,
+                          evaluate_image_matches, format_tables, image_stem, load_image_lexicons,
                           paper_results, summarize, texts_match, write_per_image,
                           write_rrc_collection)
 from ..functional.lexicon import LEXICON_FORMATS
@@ -191,7 +191,7 @@ class E2ESpottingMetric(BaseMetric):
         if img_path is None:
             raise ValueError('E2ESpottingMetric: a data sample has no img_path in its metainfo')
         name = str(img_path)
-        stem = osp.splitext(osp.basename(name))[0]
+        stem = image_stem(name)
 
         gt = _get(sample, 'gt_instances')
         gt_polys = _polygons(gt, f'{name}: gt_instances')

@@ -4,6 +4,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmdet.structures import SampleList
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor
 
@@ -91,6 +92,9 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
             self.drs_loss = MODELS.build(
                 dict(self._drs_loss_cfg, scale_costs=self.cost_table.relative))
         self._drs_loss_costs = self.cost_table.relative
+        # drs_loss state of a checkpoint loaded before drs_loss exists (see _keep_drs_loss_state)
+        self._pending_drs_loss_state: Dict[str, Tensor] = {}
+        self._register_load_state_dict_pre_hook(self._keep_drs_loss_state)
         self.with_skd = skd_loss is not None and float(skd_loss.get('loss_weight', 1.0)) != 0
         self.skd_loss = MODELS.build(skd_loss) if self.with_skd else None
         self.teacher_beam_width = check_beam_width(
@@ -154,6 +158,33 @@ class DLDDistiller(FrozenTeacherMixin, BaseModel):
             self.drs_loss = MODELS.build(dict(self._drs_loss_cfg, scale_costs=costs)).to(
                 inputs.device)
             self._drs_loss_costs = list(costs)
+            self._restore_drs_loss_state()
+
+    def _keep_drs_loss_state(self, state_dict: dict, prefix: str, *args) -> None:
+        """Keeps a checkpoint's ``drs_loss.*`` entries while ``drs_loss`` is not built yet.
+
+        With costs measured or read from the checkpoint's own ``cost_table`` buffers,
+        ``drs_loss`` is built on the first batch, after the checkpoint is loaded: its state
+        (the dual ``gamma`` of ``target_cost``, its window and update count) waits here and
+        is loaded into it by :meth:`prepare_costs`, so that a resumed run continues it.
+        """
+        if self.drs_loss is not None:
+            return
+        key_prefix = f'{prefix}drs_loss.'
+        for key in [k for k in state_dict if k.startswith(key_prefix)]:
+            self._pending_drs_loss_state[key[len(key_prefix):]] = state_dict.pop(key)
+
+    def _restore_drs_loss_state(self) -> None:
+        if not self._pending_drs_loss_state:
+            return
+        state, self._pending_drs_loss_state = self._pending_drs_loss_state, {}
+        result = self.drs_loss.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            print_log(
+                'DLDDistiller: the checkpoint\'s `drs_loss` state does not match '
+                f'`model.drs_loss` ({self._drs_loss_cfg}): missing {result.missing_keys}, '
+                f'unexpected {result.unexpected_keys}; the missing entries keep their '
+                'initial values', logger='current', level=30)
 
     def _require_costs(self) -> None:
         if not self.costs_ready:

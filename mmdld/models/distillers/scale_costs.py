@@ -1,7 +1,5 @@
 """The DLD cost table: ``T_i`` and GFLOPs per scale, from the config, a cost file or measured
 once."""
-import json
-import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -13,6 +11,7 @@ from torch import Tensor
 
 from mmdld.models.task_modules import count_flops, count_predict_flops
 from mmdld.models.utils import count_predict_flops_at_scales, normalise_costs
+from mmdld.utils.json_io import load_per_scale_file
 
 
 @dataclass
@@ -60,22 +59,8 @@ def load_costs_file(path: str, scales: Sequence[float]) -> Dict[str, object]:
     Raises:
         FileNotFoundError, KeyError, ValueError: Naming the file and the key.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'DLDDistiller: `model.scale_costs_file` {path} does not exist '
-                                '(the analysis tool measure_scale_costs.py --out writes it)')
-    with open(path, encoding='utf-8') as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f'DLDDistiller: `model.scale_costs_file` {path} is not JSON: '
-                             f'{err}') from err
-    for key in ('scales', 'scale_costs', 'scale_gflops'):
-        if key not in data:
-            raise KeyError(f'DLDDistiller: `model.scale_costs_file` {path} has no `{key}`')
-    if len(data['scales']) != len(scales) or any(
-            abs(float(a) - float(b)) > 1e-6 for a, b in zip(data['scales'], scales)):
-        raise ValueError(f'DLDDistiller: `model.scale_costs_file` {path} was measured at the '
-                         f'scales {data["scales"]}, the model\'s are {list(scales)}')
+    data = load_per_scale_file(path, scales, 'DLDDistiller: `model.scale_costs_file`',
+                               ('scale_costs', 'scale_gflops'), 'measure_scale_costs.py --out')
     costs = {key: [float(v) for v in data[key]] for key in ('scale_costs', 'scale_gflops')}
     if data.get('selector_gflops') is not None:
         costs['selector_gflops'] = float(data['selector_gflops'])

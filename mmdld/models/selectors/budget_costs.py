@@ -1,11 +1,11 @@
 """The per-scale cost tables a DRS budget can be given in: ``T_i``, GFLOPs or milliseconds."""
-import json
 import math
-import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import torch.nn as nn
+
+from mmdld.utils.json_io import load_per_scale_file
 
 #: ``relative``: ``T_i`` of the model's cost table (its unit: the teacher's full-resolution
 #: step); ``gflops``: GFLOPs per image, the DRS included (each test sample's ``dld_gflops``);
@@ -43,22 +43,8 @@ def load_latency_file(path: str, scales: Sequence[float]) -> Dict[str, object]:
     Raises:
         FileNotFoundError, KeyError, ValueError: Naming the file and the key.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'latency file {path} does not exist (the analysis tool '
-                                'measure_scale_latency.py --out writes it)')
-    with open(path, encoding='utf-8') as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f'latency file {path} is not JSON: {err}') from err
-    for key in ('scales', 'scale_ms'):
-        if key not in data:
-            raise KeyError(f'latency file {path} has no `{key}` (is it a file of '
-                           'measure_scale_latency.py?)')
-    if len(data['scales']) != len(scales) or any(
-            abs(float(a) - float(b)) > 1e-6 for a, b in zip(data['scales'], scales)):
-        raise ValueError(f'latency file {path} was measured at the scales {data["scales"]}, '
-                         f'the model\'s are {list(scales)}')
+    data = load_per_scale_file(path, scales, 'latency file', ('scale_ms', ),
+                               'measure_scale_latency.py --out')
     scale_ms = [float(v) for v in data['scale_ms']]
     if len(scale_ms) != len(scales) or any(not (math.isfinite(v) and v > 0) for v in scale_ms):
         raise ValueError(f'latency file {path}: `scale_ms` needs one time > 0 per scale, got '

@@ -133,8 +133,6 @@ class ShapeTransformModule(BaseModule):
         init_cfg (dict, optional): MMEngine's initialisation config (nothing to initialise).
 
     Attributes:
-        tps_inverse (Tensor): [2K + 3, 2K + 3] inverse of the TPS system of the target points
-            (in the frame of output pixels over ``H_r``); a non-persistent buffer.
         grid_weights (Tensor): [H_r W_r, 2K] weights of the fiducial points at each output pixel
             centre, row-major; the sampling grid is ``grid_weights @ points``. Non-persistent.
     """
@@ -168,7 +166,6 @@ class ShapeTransformModule(BaseModule):
         centres = torch.stack([cols.reshape(-1), rows.reshape(-1)], dim=1) / height
         weights = tps_interpolation_weights(centres, control, inverse)
         # Derived from the configuration: not worth a checkpoint entry.
-        self.register_buffer('tps_inverse', inverse.float(), persistent=False)
         self.register_buffer('grid_weights', weights.float(), persistent=False)
 
     def forward(self, feats: Tensor,

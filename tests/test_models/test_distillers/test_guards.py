@@ -150,6 +150,62 @@ def test_costs_of_the_config_win_over_the_checkpoint_with_a_warning(measured, mo
     assert warning and 'the config is kept' in warning[0] and str(given) in warning[0]
 
 
+def _budget_distiller(model):
+    """A distiller training to a budget between the measured costs, which it has not yet."""
+    target = sum(model.scale_costs) / 2
+    return _distiller(drs_loss=dict(type='DRSLoss', gamma=0.1, target_cost=target,
+                                    dual_ascent=dict(window=4)))
+
+
+def test_resume_continues_the_dual_gamma_when_the_costs_come_from_the_checkpoint(
+        measured, monkeypatch, tmp_path):
+    model, path = measured
+    _no_measuring(monkeypatch)
+    trained = _budget_distiller(model)
+    load_checkpoint(trained, path, map_location='cpu')  # costs only, no drs_loss state
+    data = _data(trained)
+    trained.prepare_costs(data['inputs'], data['data_samples'])
+    for cost in (0.9, 0.8, 0.95):
+        trained.drs_loss.dual.update(cost)
+    gamma = trained.drs_loss.gamma
+    assert gamma != pytest.approx(0.1)
+    ckpt = tmp_path / 'iter_3.pth'
+    torch.save(dict(state_dict=trained.state_dict(), meta=dict()), ckpt)
+
+    messages = []
+    monkeypatch.setattr('mmengine.runner.checkpoint.print_log',
+                        lambda msg, **kw: messages.append(msg))
+    resumed = _budget_distiller(model)
+    assert resumed.drs_loss is None  # built on the first batch, after the load
+    load_checkpoint(resumed, str(ckpt), map_location='cpu')
+    assert not [m for m in messages if 'unexpected key' in m]
+    resumed.prepare_costs(data['inputs'], data['data_samples'])
+    assert resumed.drs_loss.gamma == pytest.approx(gamma)
+    assert int(resumed.drs_loss.dual.num_updates) == 3
+    assert resumed.drs_loss.dual.running_cost == pytest.approx(trained.drs_loss.dual.running_cost)
+    assert resumed.drs_loss.dual.update(0.6) == pytest.approx(trained.drs_loss.dual.update(0.6))
+
+
+def test_a_drs_loss_state_that_the_config_has_no_place_for_is_reported(measured, monkeypatch,
+                                                                       tmp_path):
+    model, path = measured
+    _no_measuring(monkeypatch)
+    trained = _budget_distiller(model)
+    load_checkpoint(trained, path, map_location='cpu')
+    data = _data(trained)
+    trained.prepare_costs(data['inputs'], data['data_samples'])
+    ckpt = tmp_path / 'iter_1.pth'
+    torch.save(dict(state_dict=trained.state_dict(), meta=dict()), ckpt)
+    messages = []
+    monkeypatch.setattr('mmdld.models.distillers.dld_distiller.print_log',
+                        lambda msg, **kw: messages.append(msg))
+    plain = _distiller()  # fixed gamma: its DRSLoss keeps no state
+    load_checkpoint(plain, str(ckpt), map_location='cpu')
+    plain.prepare_costs(data['inputs'], data['data_samples'])
+    assert plain.drs_loss.gamma == pytest.approx(0.1)
+    assert len(messages) == 1 and 'dual.gamma' in messages[0] and 'unexpected' in messages[0]
+
+
 def test_a_cost_file_gives_the_costs_and_explicit_costs_win(tmp_path, monkeypatch):
     path = tmp_path / 'scale_costs.json'
     path.write_text(json.dumps(dict(scales=list(SCALES), scale_costs=[0.7, 0.3],
