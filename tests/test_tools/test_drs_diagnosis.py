@@ -3,6 +3,7 @@ fits, and an end-to-end run on the tiny DLD config."""
 import json
 import math
 import os.path as osp
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -205,3 +206,83 @@ def test_choices_of_a_test_run_per_regime(tool):
     run['images'].append(dict(img_path='imgs/test/d.jpg', scale=0.8))
     with pytest.raises(KeyError, match='image d.jpg of the test run is not in the table'):
         tool.test_run_choices(run, table)
+
+
+def shaded_images(bright, gen):
+    """``[n, 3, 16, 16]``: mean +1 for the bright images (1), -1 for the dark ones, noise 0.5."""
+    shade = bright.float().mul(2).sub(1).view(-1, 1, 1, 1)
+    return shade + 0.5 * torch.randn(len(bright), 3, 16, 16, generator=gen)
+
+
+def test_probe_learns_brightness_and_not_shuffled_labels(tool):
+    gen = torch.Generator().manual_seed(0)
+    train_bright = torch.tensor([i % 2 for i in range(32)])
+    test_bright = torch.tensor([int(i % 4 == 0) for i in range(64)])  # 16 bright of 64
+    train, test = shaded_images(train_bright, gen), shaded_images(test_bright, gen)
+    assert tool.majority_rate(test_bright) == 0.75
+    selector_cfg = dict(type='DynamicResolutionSelector', scales=SCALES, channels=(8, 16),
+                        input_size=(16, 16))
+    selector = tool.train_probe(selector_cfg, train, train_bright, 60, 16, 2e-3, 0)
+    assert tool.probe_accuracy(selector, train, train_bright) == 1.0
+    assert tool.probe_accuracy(selector, test, test_bright) == 1.0
+    # Shuffled labels: a quarter of each shade positive in both sets, so the image says
+    # nothing about the label. The probe still memorises its 32 training images, but its
+    # held-out answers cannot beat always answering the majority class.
+    train_shuffled = torch.tensor([(i // 2) % 2 for i in range(32)])
+    test_shuffled = torch.tensor([int((i // 4) % 4 == 0) for i in range(64)])
+    for labels, bright in ((train_shuffled, train_bright), (test_shuffled, test_bright)):
+        assert labels[bright == 1].float().mean() == labels[bright == 0].float().mean()
+    assert tool.majority_rate(test_shuffled) == 0.75
+    selector = tool.train_probe(selector_cfg, train, train_shuffled, 60, 16, 2e-3, 0)
+    assert tool.probe_accuracy(selector, train, train_shuffled) == 1.0
+    assert tool.probe_accuracy(selector, test, test_shuffled) < 0.75
+
+
+def test_probe_labels_from_the_annotation_regimes(tool, tmp_path):
+    records = [dict(img_path='imgs/a.jpg', regime='large'),
+               dict(img_path='imgs/b.jpg', regime='mixed'),
+               dict(img_path='imgs/c.jpg', regime='empty'),
+               dict(img_path='imgs/d.jpg', regime='large'),
+               dict(img_path='imgs/e.jpg')]
+    ann_file = tmp_path / 'ann.json'
+    ann_file.write_text(json.dumps(dict(data_list=records)))
+    loader = SimpleNamespace(dataset=SimpleNamespace(ann_file=str(ann_file), data_root='data'))
+    regimes = tool.regimes_of(loader)
+    paths = [f'data/imgs/{n}.jpg' for n in 'abcd']
+    assert tool.regime_labels(paths, regimes, 'large').tolist() == [1, 0, 0, 1]
+    assert tool.regime_labels(paths, regimes, 'empty').tolist() == [0, 0, 1, 0]
+    assert tool.majority_rate(tool.regime_labels(paths[:3], regimes, 'large')) == pytest.approx(
+        2 / 3)
+    with pytest.raises(ValueError, match=r'probe: image data/imgs/e.jpg has no `regime` in its '
+                       'annotation file'):
+        tool.regime_labels(paths + ['data/imgs/e.jpg'], regimes, 'large')
+
+
+def test_probe_end_to_end_on_the_tiny_config(tool, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the tiny data are generated under ./data
+    result = tool.main(['probe', DLD_TINY, '--train-images', '0', '--test-images', '2',
+                        '--steps', '2', '--batch-size', '2', '--seed', '3',
+                        '--out', 'diag/probe.json',
+                        '--cfg-options', 'model.selector.input_size=(32,32)'])
+    with open(osp.join('diag', 'probe.json')) as f:
+        written = json.load(f)
+    assert written == json.loads(json.dumps(result))
+    assert set(written) == {'settings', 'train_accuracy', 'test_accuracy', 'test_majority_rate',
+                            'images', 'seconds'}
+    assert written['settings'] == dict(
+        config=DLD_TINY, cfg_options={'model.selector.input_size': [32, 32]},
+        input_size=[32, 32], train_images=0, test_images=2, steps=2, batch_size=2, lr=2e-3,
+        seed=3, positive_regime='large')
+    counts = {}
+    for split in ('train', 'test'):
+        with open(osp.join('data', 'synthetic_demo_tiny', f'textspotting_{split}.json')) as f:
+            regimes = [d['regime'] for d in json.load(f)['data_list']]
+        large = regimes.count('large')
+        counts[split] = {'large': large, 'not large': len(regimes) - large}
+    # All 4 training images (--train-images 0), both test images.
+    assert written['images'] == counts and sum(counts['train'].values()) == 4
+    test_large = counts['test']['large'] / 2
+    assert written['test_majority_rate'] == max(test_large, 1 - test_large)
+    for key in ('train_accuracy', 'test_accuracy'):
+        assert written[key] in ((0.0, 0.25, 0.5, 0.75, 1.0) if key[:5] == 'train'
+                                else (0.0, 0.5, 1.0))

@@ -1,6 +1,6 @@
 """Why a DLD model's Dynamic Resolution Selector chooses what it chooses (paper §3.3, eq. 2-6).
 
-Three subcommands (``docs/drs_diagnosis.md`` has the findings and the commands)::
+Four subcommands (``docs/drs_diagnosis.md`` has the findings and the commands)::
 
     # per image: L_acc at each scale (one-hot h), the T_i, the argmin of L_acc + gamma T_i,
     # the trained DRS's softmax p and argmax, the regime and the smallest word height
@@ -18,6 +18,12 @@ Three subcommands (``docs/drs_diagnosis.md`` has the findings and the commands):
     # a DLD test run's chosen scales per regime, Spearman with the smallest word height
     python tools/analysis_tools/drs_diagnosis.py choices work_dirs/eval/per_image.json \
         work_dirs/drs_diag/drs_table_test.json
+
+    # can a fresh DRS see text size at all? its first two logits trained with cross-entropy
+    # to tell one text regime from the rest (supervised probe; no checkpoint)
+    python tools/analysis_tools/drs_diagnosis.py probe configs/demo/dld_r18w32_dynamic.py \
+        --train-images 3000 --steps 3000 --out work_dirs/drs_diag/probe.json \
+        --cfg-options "model.selector.input_size=(256,256)"
 
 Every number comes from the distiller's own parts: the teacher's ``FrozenTeacher`` call, the
 ``ScalePassProbe`` of the ``k`` no-grad passes (eval mode, as in training), the cost table's
@@ -226,8 +232,9 @@ def diagnosis_pipeline(cfg: Config) -> List[dict]:
     return steps
 
 
-def build_loader(cfg: Config, split: str):
-    """One image per batch, in dataset order, with :func:`diagnosis_pipeline`."""
+def build_loader(cfg: Config, split: str, pipeline: Optional[List[dict]] = None):
+    """One image per batch, in dataset order, with ``pipeline`` (default
+    :func:`diagnosis_pipeline`)."""
     base = cfg.train_dataloader if split == 'train' else cfg.test_dataloader
     dataset = copy.deepcopy(base.dataset)
     train_dataset = cfg.train_dataloader.dataset
@@ -236,7 +243,7 @@ def build_loader(cfg: Config, split: str):
             'ann_file', 'textspotting_test.json'), data_root=dataset.get(
                 'data_root', train_dataset.get('data_root')))
         dataset.pop('test_mode', None)
-    dataset['pipeline'] = diagnosis_pipeline(cfg)
+    dataset['pipeline'] = diagnosis_pipeline(cfg) if pipeline is None else pipeline
     dataset['filter_cfg'] = None
     return Runner.build_dataloader(dict(
         batch_size=1, num_workers=0, persistent_workers=False, dataset=dataset,
@@ -447,6 +454,143 @@ def default_grid(seeds: Sequence[int]) -> List[FitSetting]:
             for tau in ('demo', '1') for steps in (100, 600) for seed in seeds]
 
 
+# ------------------------------------------------------------------------ supervised probe
+def regime_labels(img_paths: Sequence[str], regimes: Dict[str, str], positive: str) -> Tensor:
+    """``[n]`` long: 1 for the images of regime ``positive``, 0 for every other image.
+
+    Args:
+        img_paths (Sequence[str]): The images, as the loader's ``img_path`` metainfo.
+        regimes (dict): ``img_path -> regime`` (:func:`regimes_of`).
+        positive (str): The regime of class 1.
+
+    Raises:
+        ValueError: If an image has no regime (naming it).
+    """
+    labels = []
+    for path in img_paths:
+        if path not in regimes:
+            raise ValueError(f'drs_diagnosis probe: image {path} has no `regime` in its '
+                             'annotation file (the probe\'s labels are the regimes of the '
+                             'synthetic annotations, docs/synthetic_data.md)')
+        labels.append(int(regimes[path] == positive))
+    return torch.tensor(labels, dtype=torch.long)
+
+
+def train_probe(selector_cfg: dict, inputs: Tensor, labels: Tensor, steps: int,
+                batch_size: int, lr: float, seed: int) -> torch.nn.Module:
+    """A fresh selector whose first two logits are trained as a binary classifier.
+
+    Cross-entropy, Adam, batches drawn without replacement from seeded permutations (a
+    remainder smaller than a batch starts the next permutation); BatchNorm in training mode,
+    as the distiller trains the selector.
+
+    Args:
+        selector_cfg (dict): ``model.selector``.
+        inputs (Tensor): ``[N, 3, h, w]`` selector inputs (``resize_inputs`` already applied).
+        labels (Tensor): ``[N]`` in {0, 1}.
+        steps (int): Optimiser steps.
+        batch_size (int): Images per step (all of them when fewer).
+        lr (float): Adam's learning rate.
+        seed (int): Seeds the initial weights and the batches.
+
+    Returns:
+        torch.nn.Module: The selector, in eval mode.
+    """
+    torch.manual_seed(seed)
+    selector = MODELS.build(copy.deepcopy(selector_cfg))
+    selector.init_weights()
+    selector.train()
+    optim = torch.optim.Adam(selector.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    order, pos = torch.randperm(len(labels), generator=gen), 0
+    for _ in range(steps):
+        if pos + batch_size > len(order) and pos:
+            order, pos = torch.randperm(len(labels), generator=gen), 0
+        batch = order[pos:pos + batch_size]
+        pos += batch_size
+        loss = torch.nn.functional.cross_entropy(selector(inputs[batch])[:, :2], labels[batch])
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    return selector.eval()
+
+
+@torch.no_grad()
+def probe_accuracy(selector: torch.nn.Module, inputs: Tensor, labels: Tensor,
+                   batch_size: int = 64) -> float:
+    """Share of ``labels`` that the argmax of the selector's first two logits gets right."""
+    preds = torch.cat([selector(inputs[i:i + batch_size])[:, :2].argmax(1)
+                       for i in range(0, len(labels), batch_size)])
+    return float((preds == labels).double().mean())
+
+
+def majority_rate(labels: Tensor) -> float:
+    """Accuracy of always answering the more frequent class of ``labels``."""
+    positive = float(labels.double().mean())
+    return max(positive, 1.0 - positive)
+
+
+@torch.no_grad()
+def probe_inputs(cfg: Config, split: str, num: int) -> Tuple[Tensor, List[str], Dict[str, str]]:
+    """Selector inputs of the first ``num`` images of ``split`` (0: all), their paths and the
+    regimes of the split's annotation file.
+
+    The images go through the config's test pipeline and the model's data preprocessor, one
+    per batch; the DRS input is ``resize_inputs`` on each image's ``img_shape``, as
+    ``DLDDistiller`` calls the selector.
+    """
+    loader = build_loader(cfg, split, copy.deepcopy(cfg.test_dataloader.dataset.pipeline))
+    # DLDDistiller's preprocessor: model.data_preprocessor, else the student's.
+    preprocessor = MODELS.build(cfg.model.get('data_preprocessor')
+                                or cfg.model.student.data_preprocessor)
+    selector = MODELS.build(copy.deepcopy(cfg.model.selector))  # its resize only
+    inputs, paths = [], []
+    for n, batch in enumerate(loader):
+        if num and n >= num:
+            break
+        data = preprocessor(batch, False)
+        samples = data['data_samples']
+        inputs.append(selector.resize_inputs(data['inputs'],
+                                             [s.metainfo['img_shape'][:2] for s in samples]))
+        paths += [s.metainfo['img_path'] for s in samples]
+    return torch.cat(inputs), paths, regimes_of(loader)
+
+
+def run_probe(cfg: Config, args: argparse.Namespace) -> Dict[str, Any]:
+    """The ``probe`` subcommand: settings, accuracies, majority rate, images per class."""
+    start = time.time()
+    data = {}
+    for split, num in (('train', args.train_images), ('test', args.test_images)):
+        inputs, paths, regimes = probe_inputs(cfg, split, num)
+        data[split] = (inputs, regime_labels(paths, regimes, args.positive_regime))
+        print(f'{split}: {len(paths)} images read ({time.time() - start:.0f} s)', flush=True)
+    selector = train_probe(cfg.model.selector, *data['train'], args.steps, args.batch_size,
+                           args.lr, args.seed)
+    rest = f'not {args.positive_regime}'
+    result = dict(
+        settings=dict(config=args.config, cfg_options=args.cfg_options,
+                      input_size=list(selector.input_size), train_images=args.train_images,
+                      test_images=args.test_images, steps=args.steps,
+                      batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      positive_regime=args.positive_regime),
+        train_accuracy=probe_accuracy(selector, *data['train']),
+        test_accuracy=probe_accuracy(selector, *data['test']),
+        test_majority_rate=majority_rate(data['test'][1]),
+        images={split: {args.positive_regime: int(labels.sum()),
+                        rest: int(len(labels) - labels.sum())}
+                for split, (_, labels) in data.items()},
+        seconds=round(time.time() - start, 1))
+    print(f'probe {args.positive_regime} vs rest at {result["settings"]["input_size"]}: train '
+          f'acc {result["train_accuracy"]:.3f}, test acc {result["test_accuracy"]:.3f} '
+          f'(majority {result["test_majority_rate"]:.3f}), images {result["images"]}, '
+          f'{result["seconds"]} s')
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
 # ------------------------------------------------------------------------ test-run choices
 def test_run_choices(per_image: Dict[str, Any], table: Dict[str, Any]) -> Dict[str, Any]:
     """The chosen scales of a test run (``per_image.json``) per regime, against the smallest
@@ -509,10 +653,26 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              'their Spearman correlation with the smallest word height')
     choices.add_argument('per_image', help='per_image.json of the test run')
     choices.add_argument('table', help='drs_table_test.json of `table --split test`')
+    probe = sub.add_parser('probe', help='a fresh selector\'s first two logits trained with '
+                           'cross-entropy to tell one text regime from the rest')
+    probe.add_argument('config', help='DLD config (with a selector)')
+    probe.add_argument('--train-images', type=int, default=300,
+                       help='first training images (0: all)')
+    probe.add_argument('--test-images', type=int, default=300, help='first test images')
+    probe.add_argument('--steps', type=int, default=1500)
+    probe.add_argument('--batch-size', type=int, default=16)
+    probe.add_argument('--lr', type=float, default=2e-3, help='Adam\'s learning rate')
+    probe.add_argument('--seed', type=int, default=0)
+    probe.add_argument('--positive-regime', choices=REGIME_ORDER, default='large')
+    probe.add_argument('--out', default=None, help='results JSON file')
+    probe.add_argument('--threads', type=int, default=1, help='torch intra-op threads')
+    probe.add_argument('--cfg-options', nargs='+', action=DictAction,
+                       help='override config settings, key=value')
     args = parser.parse_args(argv)
-    for key in ('num_images', 'train_images', 'test_images'):
-        if getattr(args, key, 1) < 1:
-            parser.error(f'--{key.replace("_", "-")} must be >= 1')
+    for key in ('num_images', 'train_images', 'test_images', 'steps', 'batch_size'):
+        least = 0 if (args.command, key) == ('probe', 'train_images') else 1
+        if getattr(args, key, 1) < least:
+            parser.error(f'--{key.replace("_", "-")} must be >= {least}')
     return args
 
 
@@ -569,6 +729,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     # two under load (docs/drs_diagnosis.md).
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
+    if args.command == 'probe':
+        return run_probe(cfg, args)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
     model = build_model(cfg, args.checkpoint)
