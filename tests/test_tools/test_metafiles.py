@@ -44,7 +44,7 @@ def _config_files():
 def test_model_index_imports_every_metafile():
     imports = _load(MODEL_INDEX)['Import']
     assert sorted(osp.join(REPO_ROOT, p) for p in imports) == METAFILES
-    assert len(METAFILES) == 5
+    assert len(METAFILES) == 6
 
 
 @pytest.mark.parametrize('path', METAFILES, ids=lambda p: osp.relpath(p, CONFIG_DIR))

@@ -1,0 +1,37 @@
+# The small MANGO spotter (mmdld.models.mango, docs/mango.md) as a plain variable, so that its
+# teacher config and its DLD students can each inherit it next to their other bases. Backbone,
+# FPN and data preprocessor are those of the Text Perceptron spotter (_base_/tp_r18w32.py of
+# configs/text_perceptron, itself the demo's Mask R-CNN spotter's): a half-width ResNet-18 from
+# scratch and a 64-channel FPN whose stride-4 level is read. The dictionary and max_seq_len are
+# the project's recognisers' (L = 33 positions).
+mango_max_seq_len = 32
+mango_r18w32_model = dict(
+    type='MANGOSpotter',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_mask=False, pad_size_divisor=32),
+    backbone=dict(
+        type='ResNet', depth=18, base_channels=32, num_stages=4, out_indices=(0, 1, 2, 3),
+        frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
+        style='pytorch', init_cfg=None),
+    # Four levels as in the authors' code; only the first (stride 4) is read.
+    neck=dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=64, num_outs=4),
+    # S = 40 as in the authors' configs; E = 32 mask-feature channels per kernel.
+    det_head=dict(
+        type='MANGOHead', in_channels=64, feat_channels=64, kernel_channels=32, num_grid=40,
+        num_positions=mango_max_seq_len + 1, num_convs=2,
+        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+    rec_head=dict(
+        type='MANGOSequenceHead', in_channels=64, lstm_hidden=64,
+        dictionary=dict(type='mmocr.Dictionary', with_start=True, with_end=True,
+                        same_start_end=True, with_padding=True, with_unknown=False),
+        max_seq_len=mango_max_seq_len, beam_width=1, loss_weight=1.0),
+    featmap_stride=4,
+    sigma=0.2,
+    loss_cate=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
+                   loss_weight=1.0),
+    loss_mask=dict(type='mmdet.DiceLoss', use_sigmoid=True, loss_weight=3.0),
+    # The authors' training: every text cell reads its word (distillation reads centre cells).
+    rec_train_cells='positive',
+    # The evaluator's threshold: the recogniser reads only the reported words.
+    test_cfg=dict(score_thr=0.5, rec_on_gt=True))
