@@ -4,7 +4,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-import torch.nn as nn
 from mmdet.models.detectors import BaseDetector
 from mmdet.models.layers import mask_matrix_nms
 from mmdet.structures import SampleList
@@ -12,8 +11,8 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmdld.models.spotters import (BackboneNeck, BeamResult, DistillableSpotter, GTRecognition,
-                                   RecognitionSpec)
+from mmdld.models.spotters import (DistillableSpotter, GTRecognition, SingleLevelSpotterMixin,
+                                   check_gt_texts)
 from mmdld.models.text_perceptron.instance_points import instance_polygons
 from mmdld.models.text_perceptron.tp_geometry import feature_to_image
 from mmdld.registry import MODELS
@@ -38,7 +37,7 @@ REC_TRAIN_CELLS = ('centre', 'positive')
 
 
 @MODELS.register_module()
-class MANGOSpotter(BaseDetector, DistillableSpotter):
+class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
     """One-stage spotter: backbone + FPN, ``MANGOHead`` (grid + PMA), ``MANGOSequenceHead``.
 
     The first FPN level (stride ``featmap_stride``) is the one map read.
@@ -58,7 +57,8 @@ class MANGOSpotter(BaseDetector, DistillableSpotter):
 
     Implements the spotter protocol (``docs/mango.md``): the GT instance of a word is read at
     its *centre cell* (the cell holding its box centre): ``F_roi`` are those cells' gathered
-    sequence features ``[N, C, 1, L]``, ``F_con`` the BiLSTM's ``[N, L, D]``.
+    sequence features ``[N, C, 1, L]``, ``F_con`` the BiLSTM's ``[N, L, D]``. The features and
+    the recogniser's protocol methods are :class:`SingleLevelSpotterMixin`'s.
 
     ``predict`` returns ``DetDataSample``s whose ``pred_instances`` hold ``polygons``,
     ``bboxes``, ``scores``, ``labels``, ``texts`` and ``text_scores``, in the original image frame
@@ -100,13 +100,10 @@ class MANGOSpotter(BaseDetector, DistillableSpotter):
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
-        self.det_head = MODELS.build(det_head)
+        self._build_trunk(backbone, neck, det_head, featmap_stride)
         self.rec_head = MODELS.build(rec_head)
         self.loss_cate = MODELS.build(loss_cate)
         self.loss_mask = MODELS.build(loss_mask)
-        self.featmap_stride = int(featmap_stride)
         self.sigma = float(sigma)
         if rec_train_cells not in REC_TRAIN_CELLS:
             raise ValueError(f'MANGOSpotter: rec_train_cells must be one of {REC_TRAIN_CELLS}, '
@@ -127,36 +124,7 @@ class MANGOSpotter(BaseDetector, DistillableSpotter):
         if problems:
             raise ValueError('MANGOSpotter: ' + '; '.join(problems))
 
-    # ---------------------------------------------------------------- features
-    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        """FPN levels of the batch; the first (stride ``featmap_stride``) is the one read."""
-        feats = tuple(self.neck(self.backbone(inputs)))
-        height, first = int(inputs.size(-2)), int(feats[0].size(-2))
-        if first == 0 or round(height / first) != self.featmap_stride:
-            raise ValueError(
-                f'MANGOSpotter: the first FPN level is {first} px high for {height} px inputs, '
-                f'not of stride featmap_stride={self.featmap_stride}; the backbone\'s first '
-                'out_indices entry must be a stride-4 stage')
-        return feats
-
-    def feature_network(self) -> Optional[nn.Module]:
-        """Backbone then neck, unless a subclass computes its features its own way."""
-        if type(self).extract_feat is not MANGOSpotter.extract_feat:
-            return None
-        return BackboneNeck(self.backbone, self.neck)
-
     # ---------------------------------------------------------------- spotter protocol
-    @property
-    def recognition_spec(self) -> RecognitionSpec:
-        rec_head = self.rec_head
-        return RecognitionSpec(
-            dictionary=tuple(rec_head.dictionary.dict),
-            max_seq_len=rec_head.max_seq_len,
-            num_classes=rec_head.num_classes,
-            roi_size=tuple(rec_head.roi_size),
-            roi_channels=rec_head.in_channels,
-            feature_levels=1)
-
     def loss_and_gt_recognition(self, inputs: Tensor, data_samples: SampleList
                                 ) -> Tuple[Dict[str, Tensor], GTRecognition]:
         """``loss_cate``/``loss_mask`` and the GT recognition (centre cells) of one forward."""
@@ -165,10 +133,6 @@ class MANGOSpotter(BaseDetector, DistillableSpotter):
         losses, _ = self._detection_loss(feats[0], maps, data_samples)
         gts = [s.gt_instances for s in data_samples]
         return losses, self._gt_recognition(feats[0], maps, gts, 'centre')
-
-    def recognition_loss(self, rec: GTRecognition) -> Dict[str, Tensor]:
-        """``loss_rec``; with no instance a zero on every recognition parameter and ``F_roi``."""
-        return self.rec_head.gt_recognition_loss(rec)
 
     def gt_recognition(self, feats: Tuple[Tensor, ...],
                        batch_gt_instances: Sequence[InstanceData]) -> GTRecognition:
@@ -182,23 +146,6 @@ class MANGOSpotter(BaseDetector, DistillableSpotter):
         maps = self.det_head(feats[0])
         img_inds, cells, num_per_img = self._centre_cells(feats[0], batch_gt_instances)
         return self.det_head.sequence_features(feats[0], maps, img_inds, cells), num_per_img
-
-    def encode_context(self, roi_feats: Tensor) -> Tensor:
-        return self.rec_head.extract_context(roi_feats)
-
-    def step_log_probs(self, context: Tensor, targets: Tensor) -> Tensor:
-        """Per-position log-softmax of the first ``targets.size(1)`` positions."""
-        return self.rec_head.step_log_probs(context, targets)
-
-    def beam_search(self, context: Tensor, beam_width: int, topk: int) -> BeamResult:
-        """The exact top-``topk`` sequences of the independent positions (``beam_width`` >=
-        ``topk``, ``MANGOSequenceHead``)."""
-        out = self.rec_head.beam_search(context, beam_width, topk)
-        return BeamResult(indices=out['indices'], lengths=out['lengths'],
-                          log_probs=out['log_probs'])
-
-    def sequence_log_prob(self, context: Tensor, indices: Tensor, valid: Tensor) -> Tensor:
-        return self.rec_head.sequence_log_prob(context, indices, valid)
 
     # ---------------------------------------------------------------- training
     def loss(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
@@ -276,13 +223,8 @@ class MANGOSpotter(BaseDetector, DistillableSpotter):
                         batch_gt_instances: Sequence[InstanceData], which: str,
                         targets: Optional[List[Dict[str, np.ndarray]]] = None) -> GTRecognition:
         """The recognition of the GT words at their centre cells or at every text cell."""
+        check_gt_texts(batch_gt_instances)
         texts: List[str] = []
-        for i, gt in enumerate(batch_gt_instances):
-            if len(gt) > 0 and 'texts' not in gt:
-                raise ValueError(
-                    f'gt_instances of image {i} in the batch have no `texts`: the spotter is '
-                    'trained on transcriptions (LoadOCRAnnotations(with_text=True) + '
-                    'PackSpottingInputs)')
         if which == 'centre':
             img_inds, cells, num_per_img = self._centre_cells(feat, batch_gt_instances)
             for gt in batch_gt_instances:
@@ -385,24 +327,6 @@ class MANGOSpotter(BaseDetector, DistillableSpotter):
             result.text_scores = text_scores[start:start + num]
             start += num
         return results, roi_feats
-
-    def _read_gt_words(self, feats: Tuple[Tensor, ...], data_samples: SampleList) -> None:
-        """``pred_gt_texts``: the words read at every GT word's centre cell (GT given in the
-        original frame, scaled to the input)."""
-        scaled = []
-        for sample in data_samples:
-            gt = sample.get('gt_instances', InstanceData())
-            sx, sy = (float(v) for v in sample.metainfo.get('scale_factor', (1., 1.)))
-            scaled.append(InstanceData(polygons=[
-                (p.reshape(-1, 2) * np.float32([sx, sy])).reshape(-1)
-                for p in instance_polygons(gt)
-            ]) if len(gt) > 0 else InstanceData())
-        roi_feats, num_per_img = self.gt_roi_feats(feats, scaled)
-        texts = list(self.rec_head.predict(roi_feats)[0]) if roi_feats.size(0) else []
-        start = 0
-        for sample, num in zip(data_samples, num_per_img):
-            sample.set_metainfo(dict(pred_gt_texts=texts[start:start + num]))
-            start += num
 
     def _forward(self, inputs: Tensor, data_samples: Optional[SampleList] = None) -> tuple:
         """Tensor mode (FLOPs): the grid maps, the kept cells' sequence features and ``F_con``.

@@ -1,6 +1,5 @@
 """MANGO's lightweight sequence decoder: a BiLSTM and a classifier over the ``L`` positions."""
-import math
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -11,12 +10,13 @@ from torch import Tensor
 
 from mmdld.models.rec_heads.bilstm_attn_head import BiLSTMAttnHead
 from mmdld.models.rec_heads.sequence_search import greedy_search
+from mmdld.models.rec_heads.word_sequences import WordSequenceMixin
 from mmdld.models.utils import sequence_log_prob
 from mmdld.registry import MODELS
 
 
 @MODELS.register_module()
-class MANGOSequenceHead(BaseModule):
+class MANGOSequenceHead(WordSequenceMixin, BaseModule):
     """Non-autoregressive recogniser of MANGO's gathered sequence features.
 
     Reads ``F_roi`` ``[N, C, 1, L]`` (the ``L = max_seq_len + 1`` character-attended features of
@@ -30,7 +30,8 @@ class MANGOSequenceHead(BaseModule):
     outside its valid mask. A sequence ends at its first END, so its log-probability is the sum
     of its positions' log-probabilities up to and including that END; the last position may
     only emit END, so the sequences' probabilities sum to one, as those of an autoregressive
-    decoder whose steps ignore the prefix. :meth:`greedy_decode` is MANGO's decoding (the
+    decoder whose steps ignore the prefix; words are encoded, decoded and predicted by
+    :class:`WordSequenceMixin`. :meth:`greedy_decode` is MANGO's decoding (the
     project's ``greedy_search`` with a step function that returns position ``t``);
     :meth:`beam_search` the exact top ``K`` sequences (:func:`top_k_sequences`). A beam search
     ranked by partial scores would not be exact here: a live prefix outranks a finished word
@@ -59,60 +60,14 @@ class MANGOSequenceHead(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         # The dictionary checks of the project's recogniser (same token layout).
-        self.dictionary = BiLSTMAttnHead._build_dictionary(dictionary)
-        self.num_classes = self.dictionary.num_classes - 1
-        self.start_idx = self.dictionary.start_idx
-        self.end_idx = self.dictionary.end_idx
-        self.padding_idx = self.dictionary.padding_idx
-        self._char2idx = {c: i for i, c in enumerate(self.dictionary.dict) if len(c) == 1}
-        if max_seq_len < 1:
-            raise ValueError(f'MANGOSequenceHead: max_seq_len must be >= 1, got {max_seq_len}')
-        if beam_width < 1:
-            raise ValueError(f'MANGOSequenceHead: beam_width must be >= 1, got {beam_width}')
-        self.max_seq_len = int(max_seq_len)
+        self._set_words(BiLSTMAttnHead._build_dictionary(dictionary), max_seq_len, beam_width)
         self.num_positions = self.max_seq_len + 1
-        self.beam_width = int(beam_width)
         self.loss_weight = float(loss_weight)
         self.in_channels = int(in_channels)
         self.roi_size = (1, self.num_positions)
         self.context_dims = 2 * lstm_hidden
         self.lstm = nn.LSTM(in_channels, lstm_hidden, batch_first=True, bidirectional=True)
         self.fc = nn.Linear(self.context_dims, self.num_classes)
-
-    # ------------------------------------------------------------------ text <-> indices
-    def encode_texts(self, texts: List[str]) -> Tuple[Tensor, Tensor]:
-        """``targets`` ``[N, T]`` (characters, END, padding; ``T = 1 + min(max len,
-        max_seq_len)``) and their ``valid`` mask, as ``BiLSTMAttnHead.encode_texts``."""
-        rows = []
-        for text in texts:
-            missing = [c for c in text if c not in self._char2idx]
-            if missing:
-                raise ValueError(
-                    f'Word {text!r} has the character {missing[0]!r} which is not in the '
-                    "recognition dictionary; mark such words as don't-care in the dataset or "
-                    'use a larger dictionary')
-            rows.append([self._char2idx[c] for c in text[:self.max_seq_len]] + [self.end_idx])
-        length = max((len(r) for r in rows), default=1)
-        targets = torch.full((len(rows), length), self.padding_idx, dtype=torch.long)
-        for i, row in enumerate(rows):
-            targets[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        targets = targets.to(self.fc.weight.device)
-        return targets, targets != self.padding_idx
-
-    def indices_to_texts(self, indices: Tensor) -> List[str]:
-        """Words of ``[..., T]`` sequences: characters up to the first END or padding."""
-        if indices.numel() == 0:
-            return [''] * math.prod(indices.shape[:-1])
-        rows = indices.reshape(-1, indices.size(-1)).tolist()
-        texts = []
-        for row in rows:
-            chars = []
-            for idx in row:
-                if idx in (self.end_idx, self.padding_idx):
-                    break
-                chars.append(idx)
-            texts.append(self.dictionary.idx2str(chars))
-        return texts
 
     # ------------------------------------------------------------------ network
     def extract_context(self, roi_feats: Tensor) -> Tensor:
@@ -169,19 +124,13 @@ class MANGOSequenceHead(BaseModule):
 
         return step_fn
 
-    def _search_tokens(self, device: torch.device) -> Dict[str, Any]:
-        return dict(start_idx=self.start_idx, end_idx=self.end_idx, pad_idx=self.padding_idx,
-                    max_steps=self.num_positions, device=device)
-
     def greedy_decode(self, context: Tensor) -> Dict[str, Any]:
         """MANGO's decoding: the most likely symbol of every position, up to the first END
         (``indices``, ``lengths``, ``log_probs``, ``scores`` (mean character probability),
         ``texts``). Not always the most likely sequence (:meth:`beam_search` finds that)."""
         out = greedy_search(self._position_fn(self.position_log_probs(context)), None,
                             batch_size=context.size(0), **self._search_tokens(context.device))
-        out['scores'] = self._mean_char_prob(out['indices'], out['token_log_probs'])
-        out['texts'] = self.indices_to_texts(out['indices'])
-        return out
+        return self._add_words(out)
 
     def beam_search(self, context: Tensor, beam_width: int, topk: int = 1) -> Dict[str, Any]:
         """The exact ``topk`` most likely sequences (:func:`top_k_sequences`).
@@ -197,28 +146,9 @@ class MANGOSequenceHead(BaseModule):
         if not 1 <= topk <= beam_width:
             raise ValueError(f'MANGOSequenceHead: topk must be in [1, beam_width={beam_width}], '
                              f'got {topk}')
-        num = context.size(0)
         out = top_k_sequences(self.position_log_probs(context), topk, self.end_idx,
                               self.padding_idx)
-        out['scores'] = self._mean_char_prob(out['indices'], out['token_log_probs'])
-        words = self.indices_to_texts(out['indices']) if num else []
-        out['texts'] = [words[i * topk:(i + 1) * topk] for i in range(num)]
-        return out
-
-    def predict(self, roi_feats: Tensor) -> Tuple[List[str], Tensor]:
-        """Words and text scores (mean character probability) of ``N`` sequence features."""
-        context = self.extract_context(roi_feats)
-        if self.beam_width == 1:
-            out = self.greedy_decode(context)
-            return out['texts'], out['scores']
-        out = self.beam_search(context, self.beam_width, topk=1)
-        return [words[0] for words in out['texts']], out['scores'][:, 0]
-
-    def _mean_char_prob(self, indices: Tensor, token_log_probs: Tensor) -> Tensor:
-        is_char = (indices != self.end_idx) & (indices != self.padding_idx)
-        count = is_char.sum(dim=-1)
-        total = (token_log_probs.exp() * is_char).sum(dim=-1)
-        return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+        return self._add_words(out, topk)
 
 
 def top_k_sequences(log_probs: Tensor, topk: int, end_idx: int, pad_idx: int) -> Dict[str, Tensor]:

@@ -14,13 +14,14 @@ from torch import Tensor
 from mmdld.registry import MODELS, TASK_UTILS
 from .attention_decoder import AdditiveAttentionDecoderCell
 from .sequence_search import beam_search, greedy_search
+from .word_sequences import WordSequenceMixin
 
 #: 95 printable ASCII characters (' ' to '~'), one per line; the first line is a space.
 DEFAULT_DICT_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'dicts', 'printable_ascii.txt')
 
 
 @MODELS.register_module()
-class BiLSTMAttnHead(BaseModule):
+class BiLSTMAttnHead(WordSequenceMixin, BaseModule):
     """Text recogniser on RoI features: ``F_roi -> 6 convs -> BiLSTM (F_con) -> attention``.
 
     ``num_convs`` 3 x 3 conv-BN-ReLU layers keep the width (the sequence length
@@ -38,7 +39,8 @@ class BiLSTMAttnHead(BaseModule):
     beam) goes through :meth:`_decode_step`.
 
     Sequence tensors (``encode_texts`` targets and decoded ``indices``) hold the character
-    indices, then END, then ``padding_idx``; their valid mask / ``lengths`` count END.
+    indices, then END, then ``padding_idx``; their valid mask / ``lengths`` count END. Words
+    are encoded, decoded and predicted by :class:`WordSequenceMixin`.
 
     Args:
         in_channels (int): Channels of ``F_roi``. Defaults to 256.
@@ -95,22 +97,7 @@ class BiLSTMAttnHead(BaseModule):
                  act_cfg: ConfigType = dict(type='ReLU'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.dictionary = self._build_dictionary(dictionary)
-        self.num_classes = self.dictionary.num_classes - 1
-        self.start_idx = self.dictionary.start_idx
-        self.end_idx = self.dictionary.end_idx
-        self.padding_idx = self.dictionary.padding_idx
-        # Single characters only: the special tokens are multi-character strings.
-        self._char2idx = {
-            char: idx
-            for idx, char in enumerate(self.dictionary.dict) if len(char) == 1
-        }
-        if max_seq_len < 1:
-            raise ValueError(f'max_seq_len must be >= 1, got {max_seq_len}')
-        if beam_width < 1:
-            raise ValueError(f'beam_width must be >= 1, got {beam_width}')
-        self.max_seq_len = max_seq_len
-        self.beam_width = beam_width
+        self._set_words(self._build_dictionary(dictionary), max_seq_len, beam_width)
         self.loss_weight = loss_weight
         self.in_channels = in_channels
         self.roi_size = (int(roi_size[0]), int(roi_size[1]))
@@ -143,57 +130,6 @@ class BiLSTMAttnHead(BaseModule):
         # padding index, never a target).
         self.aux_ctc_fc = (nn.Linear(self.context_dims, self.num_classes + 1)
                            if aux_ctc_weight > 0 else None)
-
-    # ------------------------------------------------------------------ text <-> indices
-    def encode_texts(self, texts: List[str]) -> Tuple[Tensor, Tensor]:
-        """Target indices and their valid mask.
-
-        Each row is the word's character indices (at most ``max_seq_len``; longer words are
-        truncated and still end with END), the END index, then ``padding_idx``.
-
-        Args:
-            texts (list[str]): N words.
-
-        Returns:
-            tuple: ``targets`` LongTensor[N, L] and ``valid`` BoolTensor[N, L] with
-            ``L = 1 + min(max(len), max_seq_len)``, on the head's device.
-
-        Raises:
-            ValueError: If a word holds a character outside the dictionary.
-        """
-        rows = []
-        for text in texts:
-            if not isinstance(text, str):
-                raise TypeError(f'Texts must be str, got {type(text).__name__}: {text!r}')
-            for char in text:
-                if char not in self._char2idx:
-                    raise ValueError(
-                        f'Word {text!r} has the character {char!r} (U+{ord(char):04X}) which '
-                        'is not in the recognition dictionary; mark such words as '
-                        "don't-care in the dataset or use a larger dictionary")
-            rows.append([self._char2idx[c] for c in text[:self.max_seq_len]] + [self.end_idx])
-        length = max((len(r) for r in rows), default=1)
-        device = self._device()
-        targets = torch.full((len(rows), length), self.padding_idx, dtype=torch.long)
-        for i, row in enumerate(rows):
-            targets[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        targets = targets.to(device)
-        return targets, targets != self.padding_idx
-
-    def indices_to_texts(self, indices: Tensor) -> List[str]:
-        """Words of sequence tensors (..., T): characters up to the first END or padding."""
-        flat = indices.reshape(-1, indices.size(-1)).tolist() if indices.numel() else [
-            [] for _ in range(int(math.prod(indices.shape[:-1])))
-        ]
-        texts = []
-        for row in flat:
-            chars = []
-            for idx in row:
-                if idx == self.end_idx or idx == self.padding_idx:
-                    break
-                chars.append(idx)
-            texts.append(self.dictionary.idx2str(chars))
-        return texts
 
     # ------------------------------------------------------------------ network
     def extract_context(self, roi_feats: Tensor) -> Tensor:
@@ -340,11 +276,6 @@ class BiLSTMAttnHead(BaseModule):
         return self.loss_weight * loss
 
     # ------------------------------------------------------------------ decoding
-    def _search_tokens(self, device: torch.device) -> Dict[str, Any]:
-        """The special tokens, step limit and device that both searches take."""
-        return dict(start_idx=self.start_idx, end_idx=self.end_idx, pad_idx=self.padding_idx,
-                    max_steps=self.max_seq_len + 1, device=device)
-
     def greedy_decode(self, context: Tensor) -> Dict[str, Any]:
         """Most likely symbol per step, stopping at END.
 
@@ -360,9 +291,7 @@ class BiLSTMAttnHead(BaseModule):
             state,
             batch_size=context.size(0),
             **self._search_tokens(context.device))
-        out['scores'] = self._mean_char_prob(out['indices'], out['token_log_probs'])
-        out['texts'] = self.indices_to_texts(out['indices'])
-        return out
+        return self._add_words(out)
 
     def beam_search(self, context: Tensor, beam_width: int, topk: int = 1) -> Dict[str, Any]:
         """Batched beam search; hypotheses ranked by total log-probability (END included).
@@ -383,39 +312,14 @@ class BiLSTMAttnHead(BaseModule):
             beam_width=beam_width,
             topk=topk,
             **self._search_tokens(context.device))
-        out['scores'] = self._mean_char_prob(out['indices'], out['token_log_probs'])
-        words = self.indices_to_texts(out['indices'])
-        out['texts'] = [words[i * topk:(i + 1) * topk] for i in range(num)]
-        return out
-
-    def predict(self, roi_feats: Tensor) -> Tuple[List[str], Tensor]:
-        """Words and text scores (mean character probability) of N RoI features.
-
-        Uses greedy decoding when ``self.beam_width == 1``, else the best beam.
-        """
-        context = self.extract_context(roi_feats)
-        if self.beam_width == 1:
-            out = self.greedy_decode(context)
-            return out['texts'], out['scores']
-        out = self.beam_search(context, self.beam_width, topk=1)
-        return [words[0] for words in out['texts']], out['scores'][:, 0]
+        return self._add_words(out, topk)
 
     # ------------------------------------------------------------------ helpers
-    def _mean_char_prob(self, indices: Tensor, token_log_probs: Tensor) -> Tensor:
-        """Mean probability of the character tokens (END/padding excluded); 0 for no chars."""
-        is_char = (indices != self.end_idx) & (indices != self.padding_idx)
-        count = is_char.sum(dim=-1)
-        total = (token_log_probs.exp() * is_char).sum(dim=-1)
-        return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
-
     def _gather_targets(self, log_probs: Tensor, targets: Tensor, valid: Tensor) -> Tensor:
         """(N, L) log-prob of each target token, 0 at invalid steps."""
         safe = targets.masked_fill(~valid, 0)
         picked = log_probs.gather(-1, safe[..., None]).squeeze(-1)
         return picked * valid
-
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
 
     @staticmethod
     def _strided_layers(height: int, num_convs: int) -> set:

@@ -1,8 +1,11 @@
 from .mask_rcnn_spotter import BackboneNeck, MaskRCNNSpotter
+from .rec_head_protocol import RecHeadProtocolMixin
 from .records import BeamResult, GTRecognition, RecognitionSpec, TeacherOutputs
+from .single_level_spotter import SingleLevelSpotterMixin, check_gt_texts
 from .spotter_protocol import DistillableSpotter
 
 __all__ = [
     'BackboneNeck', 'BeamResult', 'DistillableSpotter', 'GTRecognition', 'MaskRCNNSpotter',
-    'RecognitionSpec', 'TeacherOutputs'
+    'RecHeadProtocolMixin', 'RecognitionSpec', 'SingleLevelSpotterMixin', 'TeacherOutputs',
+    'check_gt_texts'
 ]

@@ -10,12 +10,13 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdld.registry import MODELS
-from .records import BeamResult, GTRecognition, RecognitionSpec
+from .rec_head_protocol import RecHeadProtocolMixin
+from .records import GTRecognition
 from .spotter_protocol import DistillableSpotter
 
 
 @MODELS.register_module()
-class MaskRCNNSpotter(TwoStageDetector, DistillableSpotter):
+class MaskRCNNSpotter(RecHeadProtocolMixin, TwoStageDetector, DistillableSpotter):
     """Mask R-CNN (backbone + FPN, RPN, box and mask branches) that also reads the text.
 
     Everything but the recognition branch is MMDetection's two-stage detector; the branch lives
@@ -23,7 +24,7 @@ class MaskRCNNSpotter(TwoStageDetector, DistillableSpotter):
     ``TwoStageDetector``'s and the model works with ``DetDataPreprocessor``. This class gives
     the spotter its own name in the registry, checks that the RoI head can read, and
     implements the spotter protocol (:class:`DistillableSpotter`) on the RoI head's
-    recognition branch.
+    recognition branch (its recogniser's methods through :class:`RecHeadProtocolMixin`).
 
     ``predict`` returns ``DetDataSample``s whose ``pred_instances`` hold ``bboxes``, ``scores``,
     ``labels``, ``masks``, ``polygons``, ``texts`` and ``text_scores`` in the original image
@@ -69,15 +70,11 @@ class MaskRCNNSpotter(TwoStageDetector, DistillableSpotter):
 
     # ---------------------------------------------------------------- spotter protocol
     @property
-    def recognition_spec(self) -> RecognitionSpec:
-        rec_head = self.roi_head.rec_head
-        return RecognitionSpec(
-            dictionary=tuple(rec_head.dictionary.dict),
-            max_seq_len=rec_head.max_seq_len,
-            num_classes=rec_head.num_classes,
-            roi_size=tuple(rec_head.roi_size),
-            roi_channels=rec_head.in_channels,
-            feature_levels=getattr(self.roi_head.rec_roi_extractor, 'num_inputs', None))
+    def recognition_head(self) -> nn.Module:
+        return self.roi_head.rec_head
+
+    def recognition_levels(self) -> Optional[int]:
+        return getattr(self.roi_head.rec_roi_extractor, 'num_inputs', None)
 
     def feature_network(self) -> Optional[nn.Module]:
         """Backbone then neck, unless a subclass computes its features its own way."""
@@ -102,20 +99,6 @@ class MaskRCNNSpotter(TwoStageDetector, DistillableSpotter):
     def gt_roi_feats(self, feats: Tuple[Tensor, ...],
                      batch_gt_instances: Sequence[InstanceData]) -> Tuple[Tensor, List[int]]:
         return self.roi_head.gt_roi_feats(feats, batch_gt_instances)
-
-    def encode_context(self, roi_feats: Tensor) -> Tensor:
-        return self.roi_head.rec_head.extract_context(roi_feats)
-
-    def step_log_probs(self, context: Tensor, targets: Tensor) -> Tensor:
-        return self.roi_head.rec_head.step_log_probs(context, targets)
-
-    def beam_search(self, context: Tensor, beam_width: int, topk: int) -> BeamResult:
-        out = self.roi_head.rec_head.beam_search(context, beam_width, topk)
-        return BeamResult(indices=out['indices'], lengths=out['lengths'],
-                          log_probs=out['log_probs'])
-
-    def sequence_log_prob(self, context: Tensor, indices: Tensor, valid: Tensor) -> Tensor:
-        return self.roi_head.rec_head.sequence_log_prob(context, indices, valid)
 
 
 class BackboneNeck(nn.Module):

@@ -3,15 +3,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn as nn
 from mmdet.models.detectors import BaseDetector
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from mmdld.models.spotters import (BackboneNeck, BeamResult, DistillableSpotter, GTRecognition,
-                                   RecognitionSpec)
+from mmdld.models.spotters import (DistillableSpotter, GTRecognition, SingleLevelSpotterMixin,
+                                   check_gt_texts)
 from mmdld.registry import MODELS
 from .instance_points import (check_jitter_cfg, instance_fiducial_points, instance_polygons,
                               jitter_fiducial_points)
@@ -21,7 +20,7 @@ TEST_CFG_KEYS = ('score_thr', 'rec_on_gt')
 
 
 @MODELS.register_module()
-class TextPerceptronSpotter(BaseDetector, DistillableSpotter):
+class TextPerceptronSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
     """Segmentation-based spotter: backbone + FPN, Text Perceptron head, STM, recogniser.
 
     The first FPN level (stride ``featmap_stride``, 4) is the one map both branches read, as
@@ -38,6 +37,7 @@ class TextPerceptronSpotter(BaseDetector, DistillableSpotter):
 
     Implements the spotter protocol (:class:`DistillableSpotter`, ``docs/new_spotter.md``):
     ``F_roi`` are the STM crops of the GT instances, ``F_con`` the BiLSTM's features of them.
+    The features and the recogniser's protocol methods are :class:`SingleLevelSpotterMixin`'s.
     ``predict`` returns ``DetDataSample``s whose ``pred_instances`` hold ``polygons``,
     ``fiducial_points``, ``bboxes``, ``scores``, ``labels``, ``texts`` and ``text_scores``, in the
     original image frame with ``rescale=True`` (``docs/data_contract.md``).
@@ -79,12 +79,9 @@ class TextPerceptronSpotter(BaseDetector, DistillableSpotter):
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck)
-        self.det_head = MODELS.build(det_head)
+        self._build_trunk(backbone, neck, det_head, featmap_stride)
         self.shape_transform = MODELS.build(shape_transform)
         self.rec_head = MODELS.build(rec_head)
-        self.featmap_stride = int(featmap_stride)
         self.rec_train_jitter = check_jitter_cfg(rec_train_jitter)
         self.test_cfg = dict(test_cfg or {})
         unknown = sorted(set(self.test_cfg) - set(TEST_CFG_KEYS))
@@ -114,51 +111,13 @@ class TextPerceptronSpotter(BaseDetector, DistillableSpotter):
         """``K``: fiducial points per side of a word."""
         return self.shape_transform.num_points_per_side
 
-    # ---------------------------------------------------------------- features
-    def extract_feat(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        """FPN levels of the batch; the first (stride ``featmap_stride``) is the one read."""
-        feats = tuple(self.neck(self.backbone(inputs)))
-        # int(): a trace (the FLOPs counter) gives sizes as tensors.
-        height, first = int(inputs.size(-2)), int(feats[0].size(-2))
-        if first == 0 or round(height / first) != self.featmap_stride:
-            raise ValueError(
-                f'TextPerceptronSpotter: the first FPN level is {first} px high for {height} px '
-                f'inputs, not of stride featmap_stride={self.featmap_stride}; the backbone\'s '
-                'first out_indices entry must be a stride-4 stage')
-        return feats
-
-    def feature_network(self) -> Optional[nn.Module]:
-        """Backbone then neck, unless a subclass computes its features its own way."""
-        if type(self).extract_feat is not TextPerceptronSpotter.extract_feat:
-            return None
-        return BackboneNeck(self.backbone, self.neck)
-
     # ---------------------------------------------------------------- spotter protocol
-    @property
-    def recognition_spec(self) -> RecognitionSpec:
-        rec_head = self.rec_head
-        return RecognitionSpec(
-            dictionary=tuple(rec_head.dictionary.dict),
-            max_seq_len=rec_head.max_seq_len,
-            num_classes=rec_head.num_classes,
-            roi_size=tuple(rec_head.roi_size),
-            roi_channels=rec_head.in_channels,
-            feature_levels=1)
-
     def loss_and_gt_recognition(self, inputs: Tensor, data_samples: SampleList
                                 ) -> Tuple[Dict[str, Tensor], GTRecognition]:
         """``loss_tp_seg``/``loss_tp_reg`` and the GT recognition of the same features."""
         feats = self.extract_feat(inputs)
         losses = self._detection_loss(feats, data_samples)
         return losses, self.gt_recognition(feats, [s.gt_instances for s in data_samples])
-
-    def recognition_loss(self, rec: GTRecognition) -> Dict[str, Tensor]:
-        """``loss_rec`` (and ``loss_rec_ctc`` with the auxiliary CTC classifier) of ``rec``.
-
-        With no instance the losses are zeros that still depend on every recognition
-        parameter and on ``F_roi`` (hence the features), as ``SpottingRoIHead``'s.
-        """
-        return self.rec_head.gt_recognition_loss(rec)
 
     def gt_recognition(self, feats: Tuple[Tensor, ...],
                        batch_gt_instances: Sequence[InstanceData]) -> GTRecognition:
@@ -170,20 +129,6 @@ class TextPerceptronSpotter(BaseDetector, DistillableSpotter):
         """STM crops of the GT instances, and instances per image."""
         points = self._gt_points(feats[0].device, batch_gt_instances)
         return self.shape_transform(feats[0], points), [len(p) for p in points]
-
-    def encode_context(self, roi_feats: Tensor) -> Tensor:
-        return self.rec_head.extract_context(roi_feats)
-
-    def step_log_probs(self, context: Tensor, targets: Tensor) -> Tensor:
-        return self.rec_head.step_log_probs(context, targets)
-
-    def beam_search(self, context: Tensor, beam_width: int, topk: int) -> BeamResult:
-        out = self.rec_head.beam_search(context, beam_width, topk)
-        return BeamResult(indices=out['indices'], lengths=out['lengths'],
-                          log_probs=out['log_probs'])
-
-    def sequence_log_prob(self, context: Tensor, indices: Tensor, valid: Tensor) -> Tensor:
-        return self.rec_head.sequence_log_prob(context, indices, valid)
 
     # ---------------------------------------------------------------- training
     def loss(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
@@ -217,13 +162,9 @@ class TextPerceptronSpotter(BaseDetector, DistillableSpotter):
                         jitter: Optional[Tuple[int, float]]) -> GTRecognition:
         points = self._gt_points(feats[0].device, batch_gt_instances, jitter)
         copies = 1 + (jitter[0] if jitter is not None else 0)
+        check_gt_texts(batch_gt_instances)
         texts: List[str] = []
-        for i, gt in enumerate(batch_gt_instances):
-            if len(gt) > 0 and 'texts' not in gt:
-                raise ValueError(
-                    f'gt_instances of image {i} in the batch have no `texts`: the spotter is '
-                    'trained on transcriptions (LoadOCRAnnotations(with_text=True) + '
-                    'PackSpottingInputs)')
+        for gt in batch_gt_instances:
             texts.extend(list(gt.texts) * copies if len(gt) > 0 else [])
         roi_feats = self.shape_transform(feats[0], points)
         context = self.rec_head.extract_context(roi_feats)
@@ -279,25 +220,6 @@ class TextPerceptronSpotter(BaseDetector, DistillableSpotter):
             result.labels = torch.zeros(num, dtype=torch.long, device=roi_feats.device)
             start += num
         return results
-
-    def _read_gt_words(self, feats: Tuple[Tensor, ...], data_samples: SampleList) -> None:
-        """``pred_gt_texts``: the words read at every GT polygon (original frame, scaled)."""
-        scaled = []
-        for sample in data_samples:
-            gt = sample.get('gt_instances', InstanceData())
-            sx, sy = (float(v) for v in sample.metainfo.get('scale_factor', (1., 1.)))
-            scaled.append(InstanceData(polygons=[
-                (p.reshape(-1, 2) * np.float32([sx, sy])).reshape(-1)
-                for p in instance_polygons(gt)
-            ]) if len(gt) > 0 else InstanceData())
-        roi_feats, num_per_img = self.gt_roi_feats(feats, scaled)
-        texts: List[str] = []
-        if roi_feats.size(0) > 0:
-            texts = list(self.rec_head.predict(roi_feats)[0])
-        start = 0
-        for sample, num in zip(data_samples, num_per_img):
-            sample.set_metainfo(dict(pred_gt_texts=texts[start:start + num]))
-            start += num
 
     def _forward(self, inputs: Tensor, data_samples: Optional[SampleList] = None) -> tuple:
         """Tensor mode (FLOPs): the head's maps, the STM crops of its words and their ``F_con``.
