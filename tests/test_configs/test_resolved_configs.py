@@ -67,7 +67,8 @@ ADDED |= {f'text_perceptron/{name}.py' for name in (
     'tp_r50_totaltext', 'dld_tp_r50_totaltext', 'dld_tp_r50_totaltext_gamma0.3')}
 # MANGO's configs (tests/test_models/test_mango/test_mango_configs.py checks them).
 ADDED |= {f'mango/{name}.py' for name in (
-    'mango_r18w32_dynamic', 'dld_mango_r18w32_dynamic', 'dld_mango_r18w32_dynamic_gamma0.3')}
+    'mango_r18w32_dynamic', 'dld_mango_r18w32_dynamic', 'dld_mango_r18w32_dynamic_gamma0.3',
+    'mango_r50_totaltext', 'dld_mango_r50_totaltext', 'dld_mango_r50_totaltext_gamma0.3')}
 
 # Intended change, not compared here: configs/_base_/default_runtime.py sets
 # `randomness=dict(seed=0)`, so that every config's run is repeatable by default instead of

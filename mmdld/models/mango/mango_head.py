@@ -57,7 +57,8 @@ class MANGOHead(BaseModule):
     - the gathered sequence feature ``x_{g,l} = sum_{HW} A_{g,l} F``, ``[L, C]``, of the input
       map ``F``: what the sequence decoder reads.
 
-    One feature level and one grid (the authors use one grid per FPN level): the spotter reads
+    One feature level and one grid (as the authors' released Total-Text config, whose code
+    supports a grid per FPN level): the spotter reads
     the stride-4 level, into which FPN's top-down path has added the coarser ones.
 
     Ours because MMDetection's ``SOLOV2Head`` has no character attention and assigns its
