@@ -4,7 +4,7 @@
 # swapped for Text Perceptron (docs/new_spotter.md), e.g.
 #
 #   python tools/train.py configs/text_perceptron/dld_tp_r18w32_dynamic.py --cfg-options \
-#       model.teacher_ckpt=work_dirs/tp_dynamic/teacher/iter_2500.pth
+#       model.teacher_ckpt=work_dirs/tp_dynamic/teacher/iter_5000.pth
 _base_ = ['../demo/dld_r18w32_dynamic.py', './_base_/tp_r18w32.py']
 
 model = dict(

@@ -47,9 +47,18 @@ def test_teacher_is_text_perceptron_with_the_mask_rcnn_teachers_data_and_schedul
     cfg, mask_rcnn = tp(TEACHERS[benchmark]), load(MASK_RCNN[benchmark][0])
     assert cfg.model.type == 'TextPerceptronSpotter'
     assert cfg.randomness.seed is not None
-    for key in ('train_dataloader', 'test_dataloader', 'test_evaluator', 'train_cfg',
-                'optim_wrapper', 'param_scheduler'):
+    for key in ('train_dataloader', 'test_dataloader', 'test_evaluator', 'optim_wrapper'):
         assert cfg[key] == mask_rcnn[key], key
+    if benchmark == 'dynamic':
+        # Twice the Mask R-CNN teacher's schedule: at 2,500 iterations it read 65% of the GT words.
+        assert cfg.train_cfg == dict(mask_rcnn.train_cfg,
+                                     max_iters=2 * mask_rcnn.train_cfg.max_iters)
+        warmup, steps = mask_rcnn.param_scheduler
+        assert cfg.param_scheduler == [
+            warmup, dict(steps, end=2 * steps.end, milestones=[2 * m for m in steps.milestones])]
+    else:
+        assert cfg.train_cfg == mask_rcnn.train_cfg
+        assert cfg.param_scheduler == mask_rcnn.param_scheduler
     # The recogniser and the backbone are the Mask R-CNN spotter's; one stride-4 map is read.
     assert cfg.model.rec_head == mask_rcnn.model.roi_head.rec_head
     assert cfg.model.backbone == mask_rcnn.model.backbone
