@@ -21,11 +21,12 @@
 #   Mask R-CNN schedule, not their synthetic pre-training and SGD fine-tuning.
 # - `cell_score_thr` stays at SOLO's 0.1 for the focal category loss (their 0.5 goes with a
 #   sigmoid cross-entropy); `mask_thr=0.5` is their `seg_thr`.
-_base_ = ['../spotter/maskrcnn_r50_fpn_spotter_totaltext.py']
+_base_ = ['../spotter/maskrcnn_r50_fpn_spotter_totaltext.py', './_base_/mango_training.py']
 
 # The Mask R-CNN recogniser's dictionary and max_seq_len (the datasets' filter reads them).
 mango_max_seq_len = _base_.model.roi_head.rec_head.max_seq_len
 model = dict(
+    _base_.mango_training,
     _delete_=True,
     type='MANGOSpotter',
     data_preprocessor=_base_.model.data_preprocessor,
@@ -40,12 +41,6 @@ model = dict(
         dictionary=_base_.model.roi_head.rec_head.dictionary, max_seq_len=mango_max_seq_len,
         beam_width=1, loss_weight=1.0),
     featmap_stride=4,
-    sigma=0.2,
-    loss_cate=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-                   loss_weight=1.0),
-    loss_mask=dict(type='mmdet.DiceLoss', use_sigmoid=True, loss_weight=3.0),
-    # The authors' training: every text cell reads its word; 'centre' saves memory.
-    rec_train_cells='positive',
     # score_thr is the evaluator's (0.0).
     test_cfg=dict(cell_score_thr=0.1, mask_thr=0.5, score_thr=0.0, rec_on_gt=False))
 # MANGO's end-to-end results are matched at IoU 0.1, as the paper reports them (Table 8);

@@ -3,9 +3,12 @@
 # FPN and data preprocessor are those of the Text Perceptron spotter (_base_/tp_r18w32.py of
 # configs/text_perceptron, itself the demo's Mask R-CNN spotter's): a half-width ResNet-18 from
 # scratch and a 64-channel FPN whose stride-4 level is read. The dictionary and max_seq_len are
-# the project's recognisers' (L = 33 positions).
+# the project's recognisers' (L = 33 positions); the losses are _base_/mango_training.py's.
+_base_ = ['./mango_training.py']
+
 mango_max_seq_len = 32
 mango_r18w32_model = dict(
+    _base_.mango_training,
     type='MANGOSpotter',
     data_preprocessor=dict(
         type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
@@ -27,11 +30,5 @@ mango_r18w32_model = dict(
                         same_start_end=True, with_padding=True, with_unknown=False),
         max_seq_len=mango_max_seq_len, beam_width=1, loss_weight=1.0),
     featmap_stride=4,
-    sigma=0.2,
-    loss_cate=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-                   loss_weight=1.0),
-    loss_mask=dict(type='mmdet.DiceLoss', use_sigmoid=True, loss_weight=3.0),
-    # The authors' training: every text cell reads its word (distillation reads centre cells).
-    rec_train_cells='positive',
     # The evaluator's threshold: the recogniser reads only the reported words.
     test_cfg=dict(score_thr=0.5, rec_on_gt=True))

@@ -24,7 +24,7 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from mmdld.models.text_perceptron.tp_geometry import image_to_feature
+from mmdld.models.utils.text_geometry import image_to_feature
 from mmdld.models.text_perceptron.tp_targets import pixels_inside
 
 #: Category targets: 0 background, 1 text; ``IGNORE`` cells get no category loss.
@@ -122,7 +122,7 @@ def instance_mask_targets(polygons: Sequence[np.ndarray], feat_shape: Tuple[int,
     """``[n, H, W]`` bool: the feature pixels whose centres lie inside each polygon.
 
     The targets of the instance mask attention (a pixel ``(x, y)`` of the stride-``s`` map has
-    its centre at ``((x + 0.5) s, (y + 0.5) s)`` in the input, ``tp_geometry``'s convention). A
+    its centre at ``((x + 0.5) s, (y + 0.5) s)`` in the input, ``text_geometry``'s convention). A
     polygon too thin to hold a pixel centre keeps the pixel nearest its box centre, so that
     every instance has a non-empty mask.
     """

@@ -12,9 +12,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdld.models.spotters import (DistillableSpotter, GTRecognition, SingleLevelSpotterMixin,
-                                   check_gt_texts)
-from mmdld.models.text_perceptron.instance_points import instance_polygons
-from mmdld.models.text_perceptron.tp_geometry import feature_to_image
+                                   check_gt_texts, instance_polygons)
+from mmdld.models.utils.text_geometry import feature_to_image
 from mmdld.registry import MODELS
 from .grid_targets import IGNORE, TEXT, grid_targets, instance_mask_targets
 from .mango_head import MANGOMaps, cell_indices

@@ -13,6 +13,7 @@ from mmdet.utils import ConfigType, InstanceList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from mmdld.models.spotters.gt_instances import check_gt_texts
 from mmdld.models.spotters.records import GTRecognition
 from mmdld.registry import MODELS
 from .mask_polygons import box_polygon, masks_to_polygons
@@ -142,14 +143,8 @@ class SpottingRoIHead(StandardRoIHead):
         """
         device = x[0].device
         roi_feats, num_per_img = self.gt_roi_feats(x, batch_gt_instances)
-        texts = []
-        for i, (gt, n) in enumerate(zip(batch_gt_instances, num_per_img)):
-            if n > 0 and 'texts' not in gt:
-                raise ValueError(
-                    f'gt_instances of image {i} in the batch have no `texts`: the spotter is '
-                    'trained on transcriptions (LoadOCRAnnotations(with_text=True) + '
-                    'PackSpottingInputs)')
-            texts.extend(gt.texts if n > 0 else [])
+        check_gt_texts(batch_gt_instances)
+        texts = [t for gt, n in zip(batch_gt_instances, num_per_img) if n > 0 for t in gt.texts]
         context = self.rec_head.extract_context(roi_feats)
         targets, valid = self.rec_head.encode_texts(texts)
         return GTRecognition(roi_feats=roi_feats, context=context, targets=targets.to(device),

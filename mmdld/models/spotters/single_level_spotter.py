@@ -1,5 +1,5 @@
 """What the one-stage spotters share: one FPN level read by a detection head and a recogniser."""
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch.nn as nn
@@ -9,19 +9,10 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdld.registry import MODELS
+from .gt_instances import instance_polygons
 from .mask_rcnn_spotter import BackboneNeck
 from .records import GTRecognition
 from .rec_head_protocol import RecHeadProtocolMixin
-
-
-def check_gt_texts(batch_gt_instances: Sequence[InstanceData]) -> None:
-    """Raises ``ValueError`` naming the first image whose GT instances have no ``texts``."""
-    for i, gt in enumerate(batch_gt_instances):
-        if len(gt) > 0 and 'texts' not in gt:
-            raise ValueError(
-                f'gt_instances of image {i} in the batch have no `texts`: the spotter is '
-                'trained on transcriptions (LoadOCRAnnotations(with_text=True) + '
-                'PackSpottingInputs)')
 
 
 class SingleLevelSpotterMixin(RecHeadProtocolMixin):
@@ -84,8 +75,6 @@ class SingleLevelSpotterMixin(RecHeadProtocolMixin):
     def _read_gt_words(self, feats: Tuple[Tensor, ...], data_samples: SampleList) -> None:
         """``pred_gt_texts``: the words read at every GT word (given in the original frame,
         scaled to the input) through ``gt_roi_feats``."""
-        # Imported here: the text_perceptron package's spotter imports this package.
-        from mmdld.models.text_perceptron.instance_points import instance_polygons
         scaled = []
         for sample in data_samples:
             gt = sample.get('gt_instances', InstanceData())

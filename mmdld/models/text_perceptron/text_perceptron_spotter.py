@@ -10,10 +10,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdld.models.spotters import (DistillableSpotter, GTRecognition, SingleLevelSpotterMixin,
-                                   check_gt_texts)
+                                   check_gt_texts, instance_polygons)
 from mmdld.registry import MODELS
-from .instance_points import (check_jitter_cfg, instance_fiducial_points, instance_polygons,
-                              jitter_fiducial_points)
+from .instance_points import check_jitter_cfg, instance_fiducial_points, jitter_fiducial_points
 
 #: ``test_cfg`` keys the spotter reads (the detection head has its own thresholds).
 TEST_CFG_KEYS = ('score_thr', 'rec_on_gt')

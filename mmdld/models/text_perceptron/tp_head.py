@@ -35,7 +35,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdld.registry import MODELS
-from .tp_geometry import PolygonLike, feature_to_image
+from mmdld.models.utils.text_geometry import PolygonLike, feature_to_image
 from .tp_points import generate_fiducial_points
 from .tp_targets import NUM_REG_CHANNELS, NUM_SEG_CLASSES, text_perceptron_targets
 

@@ -1,6 +1,6 @@
 """Fiducial-point generation of Text Perceptron: from the predicted maps to ``2K`` points.
 
-The inverse of ``tp_targets`` for one image (feature-map coordinates, ``tp_geometry``):
+The inverse of ``tp_targets`` for one image (feature-map coordinates, ``text_geometry``):
 
 1. every 4-connected component of the centre region (``p_centre > centre_thr``, ``cv2``) of at
    least ``min_centre_area`` pixels is one instance candidate;
@@ -29,7 +29,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from .tp_geometry import resample_polyline
+from mmdld.models.utils.text_geometry import resample_polyline
 from .tp_targets import CENTRE, HEAD, HEAD_CHANNELS, SIDE_CHANNELS, TAIL, TAIL_CHANNELS
 
 _NEIGHBOURHOOD = np.ones((3, 3), dtype=np.uint8)

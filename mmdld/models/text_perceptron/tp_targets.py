@@ -3,7 +3,7 @@
 Text Perceptron (Qiao et al., AAAI 2020) segments every text instance into four order-aware
 regions and regresses, per pixel, where the instance's boundary is. For a polygon whose top side
 runs left to right from ``TL`` to ``TR`` and whose bottom side runs from ``BL`` to ``BR``
-(``tp_geometry``'s convention), on the stride-``s`` feature map the labels are
+(``text_geometry``'s convention), on the stride-``s`` feature map the labels are
 
 - 0 ``BACKGROUND``: pixels outside every polygon;
 - 1 ``CENTRE``: the polygon shrunk by the three regions below;
@@ -39,8 +39,9 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from .tp_geometry import (PolygonLike, as_text_polygon, cumulative_lengths, image_to_feature,
-                          nearest_points_on_polyline, resample_polyline, split_sides, sub_polyline)
+from mmdld.models.utils.text_geometry import (PolygonLike, as_text_polygon, cumulative_lengths,
+                                              image_to_feature, nearest_points_on_polyline,
+                                              resample_polyline, split_sides, sub_polyline)
 
 BACKGROUND, CENTRE, HEAD, TAIL, BOUNDARY = 0, 1, 2, 3, 4
 #: Segmentation classes: background, centre, head, tail, top/bottom boundary.

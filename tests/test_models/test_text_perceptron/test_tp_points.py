@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import rect
 
-from mmdld.models.text_perceptron.tp_geometry import image_to_feature
+from mmdld.models.utils.text_geometry import image_to_feature
 from mmdld.models.text_perceptron.tp_head import TextPerceptronHead
 from mmdld.models.text_perceptron.tp_points import generate_fiducial_points
 from mmdld.models.text_perceptron.tp_targets import (BACKGROUND, HEAD, TAIL, gt_fiducial_points,

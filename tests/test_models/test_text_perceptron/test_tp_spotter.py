@@ -10,7 +10,6 @@ from tiny_text_perceptron import (CHANNELS, POINTS_PER_SIDE, ROI_SIZE, build_tin
 from mmdld.models.spotters import DistillableSpotter
 from mmdld.models.task_modules import count_flops, spotter_parts
 from mmdld.models.text_perceptron import TextPerceptronSpotter, gt_fiducial_points
-from mmdld.models.text_perceptron.instance_points import text_polygon
 
 pytestmark = pytest.mark.usefixtures('single_thread')
 
@@ -104,15 +103,6 @@ def test_jittered_copies_are_read_in_loss_only(spotter):
     assert [jittered.rec_head.indices_to_texts(t[None])[0] for t in rec.targets] == \
         ['ab', 'cde'] * 3
     assert jittered.gt_recognition(feats, gts).num_per_img == [2, 0]
-
-
-def test_odd_polygons_are_read_through_their_box():
-    # Five points: no top and bottom side of equal length.
-    odd = np.array([10, 10, 50, 8, 90, 10, 90, 40, 10, 40], np.float32)
-    np.testing.assert_array_equal(text_polygon(odd), rect(10, 8, 90, 40))
-    flat = np.array([10, 20, 50, 20, 90, 20, 10, 20], np.float32)
-    np.testing.assert_array_equal(text_polygon(flat), rect(10, 20, 90, 21))
-    np.testing.assert_array_equal(text_polygon(WORDS[0]), WORDS[0])
 
 
 def test_recognition_loss_of_no_instance_is_a_zero_on_every_recognition_parameter(spotter):

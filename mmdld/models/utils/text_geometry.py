@@ -1,4 +1,4 @@
-"""Polygon and polyline geometry shared by Text Perceptron's targets and point generation.
+"""Polygon and polyline geometry of text instances (Text Perceptron's targets, MANGO's grid).
 
 A text polygon (MMOCR's textspotting format, Total-Text convention) lists its top side left to
 right, then its bottom side right to left; a quad is ``TL, TR, BR, BL``. Its *sides* here are
