@@ -9,7 +9,7 @@ import pickle
 import pytest
 from mmengine.config import Config
 
-from experiments.reproduce import run_reproduction
+from experiments.reproduce import budget_note, run_reproduction
 from experiments.stages import StageResult, StageRunner
 from helpers import REPO_ROOT
 from mmdld.evaluation.functional import write_per_image
@@ -204,11 +204,21 @@ def test_students_are_tested_with_the_budget_test_options(tmp_path):
     assert not [arg for arg in cmd if 'test_cfg.rcnn' in arg]
 
 
-def test_the_text_perceptron_budget_tests_without_rcnn_options(load_tool):
-    budget = load_tool('tools/reproduce.py').BUDGETS['tp_dynamic']
+@pytest.mark.parametrize('name, spotter, title', [
+    ('tp_dynamic', 'TextPerceptronSpotter', 'Text Perceptron'),
+    ('mango_dynamic', 'MANGOSpotter', 'MANGO')])
+def test_the_single_level_budgets_test_without_rcnn_options(load_tool, name, spotter, title):
+    tool = load_tool('tools/reproduce.py')
+    budget = tool.BUDGETS[name]
     assert budget['test_options'] == {}
+    # The data, costs and Vanilla scales of the Mask R-CNN dynamic budget.
+    for key in ('cost_images', 'fps_images', 'scale_cost_images', 'vanilla_scales'):
+        assert budget[key] == tool.BUDGETS['dynamic'][key], key
     for key in ('teacher', 'student'):
         cfg = Config.fromfile(osp.join(REPO_ROOT, budget[key]))
         model = cfg.model if key == 'teacher' else cfg.model.student
-        assert model.type == 'TextPerceptronSpotter'
+        assert model.type == spotter
         assert 'rcnn' not in (model.get('test_cfg') or {})
+        assert cfg.test_dataloader == Config.fromfile(
+            osp.join(REPO_ROOT, tool.BUDGETS['dynamic'][key])).test_dataloader
+    assert budget_note(name).startswith(f'**{title} on the dynamic-resolution budget**')
