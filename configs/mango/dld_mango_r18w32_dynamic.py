@@ -4,7 +4,7 @@
 # swapped for MANGO (docs/mango.md), e.g.
 #
 #   python tools/train.py configs/mango/dld_mango_r18w32_dynamic.py --cfg-options \
-#       model.teacher_ckpt=work_dirs/mango_dynamic/teacher/iter_2500.pth
+#       model.teacher_ckpt=work_dirs/mango_dynamic/teacher/iter_5000.pth
 _base_ = ['../demo/dld_r18w32_dynamic.py', './_base_/mango_r18w32.py']
 
 model = dict(

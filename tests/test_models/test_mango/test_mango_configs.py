@@ -73,9 +73,16 @@ def test_the_folder_holds_these_configs_and_its_metafile_lists_them():
 def test_teacher_is_mango_with_the_mask_rcnn_teachers_data_and_schedule(benchmark):
     cfg, mask_rcnn = mango(TEACHERS[benchmark]), load(MASK_RCNN[benchmark][0])
     assert cfg.model.type == 'MANGOSpotter' and cfg.randomness.seed is not None
-    for key in ('train_dataloader', 'test_dataloader', 'train_cfg', 'optim_wrapper',
-                'param_scheduler'):
+    for key in ('train_dataloader', 'test_dataloader', 'optim_wrapper'):
         assert cfg[key] == mask_rcnn[key], key
+    if benchmark == 'dynamic':
+        # Text Perceptron's small teacher's schedule: twice the Mask R-CNN teacher's.
+        tp = load('text_perceptron/tp_r18w32_dynamic.py')
+        assert (cfg.train_cfg, cfg.param_scheduler) == (tp.train_cfg, tp.param_scheduler)
+        assert cfg.train_cfg.max_iters == 2 * mask_rcnn.train_cfg.max_iters
+    else:
+        assert (cfg.train_cfg, cfg.param_scheduler) == (mask_rcnn.train_cfg,
+                                                        mask_rcnn.param_scheduler)
     # The evaluator's, but matching at IoU 0.1 as the paper reports MANGO.
     assert cfg.test_evaluator == dict(mask_rcnn.test_evaluator, iou_thr=0.1)
     assert cfg.model.backbone == mask_rcnn.model.backbone
