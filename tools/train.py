@@ -19,6 +19,7 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
@@ -179,6 +180,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    # Gloo's worker threads abort the interpreter at exit when the group is left open.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':
