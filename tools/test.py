@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 
 import mmdld  # noqa: F401  (registers mmdld's checkpoint loader and `mmdld::` configs)
 from mmdld.utils import register_all_modules
-from mmdld.utils.dist import setup_cpu_distributed
+from mmdld.utils.dist import close_distributed, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -82,6 +82,7 @@ def main() -> None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
 
     runner.test()
+    close_distributed()
 
 
 if __name__ == '__main__':

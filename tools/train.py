@@ -19,7 +19,6 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
@@ -28,7 +27,7 @@ from mmengine.runner import Runner
 import mmdld  # noqa: F401  (registers mmdld's checkpoint loader and `mmdld::` configs)
 from mmdld.models.distillers import check_teacher_for_training
 from mmdld.utils import register_all_modules
-from mmdld.utils.dist import setup_cpu_distributed
+from mmdld.utils.dist import close_distributed, setup_cpu_distributed
 
 #: Top-level config keys that MMEngine's ``Runner.from_cfg``/``Runner.__init__`` or these tools
 #: read; any other top-level name of a config is a helper variable (``train_pipeline``,
@@ -180,9 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
-    # Gloo's worker threads abort the interpreter at exit when the group is left open.
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -8,13 +8,15 @@ initialised group and skips ``init_dist``) and gives DDP ``device_ids=None``, wh
 expects for CPU modules. It also sets ``env_cfg.dist_cfg.backend`` to the backend of the group,
 so that the Runner's environment dump and the config dump in the log name the backend the run
 really uses (the runtime base says ``nccl``, the backend of GPU runs). With CUDA, nothing
-changes.
+changes. :func:`close_distributed` destroys the group at the end of a run: left open, gloo's
+worker threads can abort the interpreter at exit after a finished run.
 """
 import os
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
+from mmengine.dist import is_distributed
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
@@ -45,3 +47,9 @@ def setup_cpu_distributed(cfg: Config) -> None:
     wrapper['device_ids'] = None
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper
+
+
+def close_distributed() -> None:
+    """Destroys the default process group of a finished run, if there is one."""
+    if is_distributed():
+        torch_dist.destroy_process_group()

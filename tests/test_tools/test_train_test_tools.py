@@ -166,3 +166,16 @@ def test_gloo_run_reports_its_backend(monkeypatch):
     dist.setup_cpu_distributed(cfg)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.env_cfg.mp_cfg.mp_start_method == 'fork'  # the rest is kept
+
+
+def test_close_distributed_destroys_the_group_once(tmp_path):
+    import torch.distributed as torch_dist
+
+    from mmdld.utils import dist
+
+    dist.close_distributed()  # no group: nothing to do
+    torch_dist.init_process_group(
+        backend='gloo', init_method=f'file://{tmp_path}/store', rank=0, world_size=1)
+    assert torch_dist.is_initialized()
+    dist.close_distributed()
+    assert not torch_dist.is_initialized()
