@@ -15,7 +15,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdld  # noqa: F401  (registers mmdld's checkpoint loader and `mmdld::` configs)
-from mmdld.utils import register_all_modules
+from mmdld.utils import apply_flush_denormal, register_all_modules
 from mmdld.utils.dist import close_distributed, setup_cpu_distributed
 
 
@@ -64,6 +64,8 @@ def main() -> None:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    # Before anything starts PyTorch's thread pool, whose threads inherit the setting.
+    apply_flush_denormal(cfg.get('env_cfg'))
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -26,7 +26,7 @@ from mmengine.runner import Runner
 
 import mmdld  # noqa: F401  (registers mmdld's checkpoint loader and `mmdld::` configs)
 from mmdld.models.distillers import check_teacher_for_training
-from mmdld.utils import register_all_modules
+from mmdld.utils import apply_flush_denormal, register_all_modules
 from mmdld.utils.dist import close_distributed, setup_cpu_distributed
 
 #: Top-level config keys that MMEngine's ``Runner.from_cfg``/``Runner.__init__`` or these tools
@@ -137,6 +137,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     warn_misspelt_keys(cfg, args.config)
+    # Before anything starts PyTorch's thread pool, whose threads inherit the setting.
+    apply_flush_denormal(cfg.get('env_cfg'))
 
     # work_dir priority: CLI > config > ./work_dirs/<config name>
     if args.work_dir is not None:

@@ -11,6 +11,9 @@ default_hooks = dict(
 
 env_cfg = dict(
     cudnn_benchmark=False,
+    # Float denormals flushed to zero: CPU training otherwise slows as it trains (mmdld's
+    # tools read this key before building anything; see mmdld/utils/cpu_numerics.py).
+    flush_denormal=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'))
 

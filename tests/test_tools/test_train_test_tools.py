@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from helpers import CONFIG_DIR, TOOLS_DIR
 from mmengine.config import Config
 
@@ -151,7 +152,29 @@ def test_every_config_sets_a_seed_and_no_misspelt_key(train_tool, load_tool):
     for path in print_config.config_files(CONFIG_DIR):
         cfg = Config.fromfile(path)
         assert cfg.get('randomness', {}).get('seed') is not None, path
+        assert cfg.get('env_cfg', {}).get('flush_denormal') is True, path
         assert train_tool.misspelt_keys(cfg) == [], path
+
+
+def test_train_tool_flushes_denormals_before_building_the_runner(train_tool, tmp_path,
+                                                                 monkeypatch):
+    seen = []
+
+    def stop(cfg):
+        seen.append((torch.tensor([1e-20]) * torch.tensor([1e-19])).item())
+        raise SystemExit('stopped before the run')
+
+    monkeypatch.setattr(train_tool.Runner, 'from_cfg', stop)
+    try:
+        with pytest.raises(SystemExit, match='stopped before the run'):
+            train_tool.main([TINY_PATH, '--work-dir', str(tmp_path)])
+        assert seen == [0.0]
+        with pytest.raises(SystemExit, match='stopped before the run'):
+            train_tool.main([TINY_PATH, '--work-dir', str(tmp_path), '--cfg-options',
+                             'env_cfg.flush_denormal=False'])
+        assert seen[1] > 0
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def test_gloo_run_reports_its_backend(monkeypatch):

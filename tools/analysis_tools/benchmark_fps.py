@@ -14,13 +14,13 @@ import json
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from mmdld.apis import init_spotter
 from mmdld.evaluation.cost import benchmark_inference
-from mmdld.utils import merge_into_json
+from mmdld.utils import apply_flush_denormal, merge_into_json
 
 
 def parse_args(argv=None):
@@ -47,7 +47,12 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     logger = MMLogger.get_instance('mmdld_benchmark_fps')
-    model = init_spotter(args.config, args.checkpoint, args.device, args.cfg_options)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    # As tools/test.py runs it, and before PyTorch's thread pool starts.
+    apply_flush_denormal(cfg.get('env_cfg'))
+    model = init_spotter(cfg, args.checkpoint, args.device)
     data_loader = Runner.build_dataloader(dict(model.cfg.test_dataloader, batch_size=1))
     runs = [
         benchmark_inference(model, data_loader, args.max_iter, args.num_warmup,

@@ -40,6 +40,7 @@ import numpy as np
 from mmengine.config import Config, DictAction
 
 from mmdld.apis import find_resize
+from mmdld.utils import apply_flush_denormal
 from mmdld.evaluation.functional import (PER_IMAGE_FILE, counts_array, image_stem,
                                          load_per_image)
 from mmdld.evaluation.functional.scale_oracle import (ORACLE_VARIANTS, OracleCurve, Point,
@@ -584,6 +585,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    apply_flush_denormal(cfg.get('env_cfg'))  # before PyTorch's thread pool starts
     is_dld = cfg.model.get('type') == 'DLDDistiller'
     if is_dld and not args.force_dld_scale:
         raise SystemExit(f'scale_oracle.py: {args.config} is a DLDDistiller, whose DRS picks '

@@ -9,6 +9,7 @@ E2E None hmean with its bootstrap interval over the test images when the row has
 import json
 import os
 import os.path as osp
+import re
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -136,6 +137,18 @@ def format_table(rows: Sequence[Dict[str, Any]]) -> str:
     return '\n'.join(lines)
 
 
+#: A section between ``<!-- keep:NAME -->`` and ``<!-- /keep:NAME -->`` in a page that
+#: another tool wrote (the cross-spotter Table 8) survives the page being regenerated.
+KEEP_SECTION = re.compile(r'<!-- keep:([\w.-]+) -->.*?<!-- /keep:\1 -->', re.DOTALL)
+
+
+def keep_sections(old_page: str, new_page: str) -> str:
+    """``new_page`` with the kept sections of ``old_page`` it lacks appended, in their order."""
+    kept = [m.group(0) for m in KEEP_SECTION.finditer(old_page)
+            if f'<!-- keep:{m.group(1)} -->' not in new_page]
+    return '\n\n'.join([new_page.rstrip('\n'), *kept]) + '\n' if kept else new_page
+
+
 def write_report(md_path: str,
                  rows: Sequence[Dict[str, Any]],
                  title: str,
@@ -156,6 +169,9 @@ def write_report(md_path: str,
         str: The Markdown text written.
     """
     text = '\n\n'.join([f'# {title}', format_table(rows), *notes, *extra_sections]) + '\n'
+    if osp.isfile(md_path):
+        with open(md_path, encoding='utf-8') as f:
+            text = keep_sections(f.read(), text)
     os.makedirs(osp.dirname(osp.abspath(md_path)), exist_ok=True)
     with open(md_path, 'w', encoding='utf-8') as f:
         f.write(text)
@@ -188,5 +204,6 @@ def rows_by_name(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
 
 __all__: List[str] = [
     'COLUMNS', 'METRIC_KEYS', 'load_row', 'format_cell', 'format_table', 'write_report',
-    'stage_times_section', 'machine_description', 'git_commit', 'rows_by_name'
+    'stage_times_section', 'machine_description', 'git_commit', 'rows_by_name', 'keep_sections',
+    'KEEP_SECTION'
 ]
