@@ -21,6 +21,9 @@
 #   Mask R-CNN schedule, not their synthetic pre-training and SGD fine-tuning.
 # - `cell_score_thr` stays at SOLO's 0.1 for the focal category loss (their 0.5 goes with a
 #   sigmoid cross-entropy); `mask_thr=0.5` is their `seg_thr`.
+# - The centre-line branch segments each word's centre region (its polygon shrunk as DBNet's
+#   kernels, ratio 0.6) and grows each region back into a polygon; theirs segments the text and
+#   outlines each region with a C++ breadth-first search.
 _base_ = ['../spotter/maskrcnn_r50_fpn_spotter_totaltext.py', './_base_/mango_training.py']
 
 # The Mask R-CNN recogniser's dictionary and max_seq_len (the datasets' filter reads them).
@@ -41,8 +44,14 @@ model = dict(
         dictionary=_base_.model.roi_head.rec_head.dictionary, max_seq_len=mango_max_seq_len,
         beam_width=1, loss_weight=1.0),
     featmap_stride=4,
+    # The centre-line branch gives Total-Text's curved words their polygons, as the authors
+    # evaluate them: each of its regions is a word, read by the vote of its text cells.
+    centreline_head=dict(
+        type='MANGOCentrelineHead', in_channels=256, feat_channels=256, num_convs=2,
+        shrink_ratio=0.6, norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
     # score_thr is the evaluator's (0.0).
-    test_cfg=dict(cell_score_thr=0.1, mask_thr=0.5, score_thr=0.0, rec_on_gt=False))
+    test_cfg=dict(cell_score_thr=0.1, mask_thr=0.5, score_thr=0.0, rec_on_gt=False,
+                  instances='centreline', centreline_thr=0.5))
 # MANGO's end-to-end results are matched at IoU 0.1, as the paper reports them (Table 8);
 # `--cfg-options test_evaluator.iou_thr=0.5` gives the other spotters' matching.
 test_evaluator = dict(iou_thr=0.1)

@@ -15,6 +15,7 @@ from mmdld.models.spotters import (DistillableSpotter, GTRecognition, SingleLeve
                                    check_gt_texts, instance_polygons)
 from mmdld.models.utils.text_geometry import feature_to_image
 from mmdld.registry import MODELS
+from .centreline import centreline_targets, centreline_words, group_cells, vote_text
 from .grid_targets import IGNORE, TEXT, grid_targets, instance_mask_targets
 from .mango_head import MANGOMaps, cell_indices
 
@@ -30,7 +31,14 @@ TEST_CFG_DEFAULTS = dict(
     nms_sigma=2.0,  # of the 'gaussian' kernel
     filter_thr=0.05,  # Matrix NMS's decayed-score threshold
     score_thr=0.,  # words below it are not read (the evaluator's threshold)
-    rec_on_gt=False)
+    rec_on_gt=False,
+    # 'mask': a word per kept cell (Matrix NMS over the instance masks); 'centreline': a word
+    # per region of the centre-line branch, read by the vote of the text cells over it.
+    instances='mask',
+    centreline_thr=0.5,  # the centre-line branch's probability threshold
+    centreline_min_area=1)  # regions of fewer stride-4 pixels are dropped
+#: Values of ``test_cfg['instances']``.
+INSTANCE_SOURCES = ('mask', 'centreline')
 #: How the recogniser is trained in :meth:`MANGOSpotter.loss`.
 REC_TRAIN_CELLS = ('centre', 'positive')
 
@@ -51,8 +59,12 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
       boxes; the project's datasets have none): they learn through ``loss_rec`` alone.
     - Inference: text cells above ``cell_score_thr``, their instance masks, Matrix NMS
       (MMDetection's ``mask_matrix_nms``), then each kept cell's sequence is read. A word's
-      polygon is the minimum-area rectangle of its mask's largest component; the authors'
-      optional centre-line branch for curved polygons is left out.
+      polygon is the minimum-area rectangle of its mask's largest component.
+    - Optional centre-line branch (``centreline_head``, ``centreline.py``; the authors' way to
+      give curved words their polygons): a segmentation of the words' centre regions
+      (``loss_centreline``). With ``test_cfg['instances'] = 'centreline'`` each region is a
+      word, its polygon the region grown back, its text the vote of the text cells over it
+      (weighted by cell score times overlap), its score its best cell's.
 
     Implements the spotter protocol (``docs/mango.md``): the GT instance of a word is read at
     its *centre cell* (the cell holding its box centre): ``F_roi`` are those cells' gathered
@@ -76,6 +88,8 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
         rec_train_cells (str): The cells :meth:`loss` trains the recogniser on: ``'positive'``
             (default, the authors': every text cell, with the word it holds) or ``'centre'``
             (one per word, as distillation reads them; less memory).
+        centreline_head (dict, optional): ``MANGOCentrelineHead`` config; ``None`` (default):
+            no centre-line branch.
         test_cfg (dict, optional): Keys and defaults in :data:`TEST_CFG_DEFAULTS`;
             ``rec_on_gt`` also reads every ``gt_instances`` entry (original frame) into the
             ``pred_gt_texts`` metainfo.
@@ -95,6 +109,7 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
                  loss_mask: ConfigType = dict(type='mmdet.DiceLoss', use_sigmoid=True,
                                               loss_weight=3.0),
                  rec_train_cells: str = 'positive',
+                 centreline_head: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -113,7 +128,14 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
             raise ValueError(f'MANGOSpotter: unknown test_cfg keys {unknown}; it reads '
                              f'{list(TEST_CFG_DEFAULTS)}')
         self.test_cfg = dict(TEST_CFG_DEFAULTS, **(test_cfg or {}))
+        self.centreline_head = (MODELS.build(centreline_head)
+                                if centreline_head is not None else None)
         problems = []
+        if self.test_cfg['instances'] not in INSTANCE_SOURCES:
+            problems.append(f"test_cfg.instances must be one of {INSTANCE_SOURCES}, got "
+                            f"{self.test_cfg['instances']!r}")
+        elif self.test_cfg['instances'] == 'centreline' and self.centreline_head is None:
+            problems.append("test_cfg.instances='centreline' needs a centreline_head")
         if self.det_head.num_positions != self.rec_head.num_positions:
             problems.append(f'det_head.num_positions {self.det_head.num_positions} != '
                             f'rec_head.max_seq_len + 1 ({self.rec_head.num_positions})')
@@ -206,7 +228,18 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
             loss_mask = self.loss_mask(logits.flatten(1), target.flatten(1))
         else:
             loss_mask = maps.ima_kernels.sum() * 0 + maps.mask_feats.sum() * 0
-        return dict(loss_cate=loss_cate, loss_mask=loss_mask), targets
+        losses = dict(loss_cate=loss_cate, loss_mask=loss_mask)
+        if self.centreline_head is not None:
+            regions = [
+                centreline_targets(t['polygons'], (height, width), self.featmap_stride,
+                                   self.centreline_head.shrink_ratio,
+                                   instance_polygons(s.ignored_instances, i)
+                                   if len(s.get('ignored_instances', ())) > 0 else [])
+                for i, (t, s) in enumerate(zip(targets, data_samples))
+            ]
+            losses['loss_centreline'] = self.centreline_head.loss(
+                self.centreline_head(feat), [r[0] for r in regions], [r[1] for r in regions])
+        return losses, targets
 
     def _centre_cells(self, feat: Tensor, batch_gt_instances: Sequence[InstanceData]
                       ) -> Tuple[Tensor, Tensor, List[int]]:
@@ -309,10 +342,70 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
             kept_cells.append(cells)
         return results, kept_cells
 
+    def _detect_by_centreline(self, feat: Tensor, maps: MANGOMaps, data_samples: SampleList
+                              ) -> Tuple[List[InstanceData], List[Tensor], List[np.ndarray],
+                                         List[np.ndarray]]:
+        """Words of each image from the centre-line branch (input frame, no text yet).
+
+        Returns:
+            tuple: The words, then per image the text cells over them (the ``nms_pre`` best
+            above ``cell_score_thr``), the word each cell reads (index into the image's words)
+            and the cell's vote weight (its score times the share of it the word covers).
+        """
+        cfg = self.test_cfg
+        probs = self.centreline_head(feat).detach().sigmoid().cpu().numpy()
+        results, all_cells, all_words, all_weights = [], [], [], []
+        for b, sample in enumerate(data_samples):
+            h, w = sample.metainfo.get('img_shape', self._input_shape(feat))[:2]
+            found = centreline_words(probs[b], cfg['centreline_thr'],
+                                     self.centreline_head.shrink_ratio, self.featmap_stride,
+                                     (h, w), cfg['centreline_min_area'])
+            scores = maps.cate_logits[b].detach().sigmoid()
+            cells = torch.nonzero(scores >= cfg['cell_score_thr']).flatten()
+            cells = cells[scores[cells].argsort(descending=True)[:cfg['nms_pre']]]
+            word_of, overlap = group_cells(found.labels, cells.cpu().numpy(),
+                                           self.det_head.num_grid)
+            cell_scores = scores[cells].cpu().numpy()
+            # A word is scored by its best cell; words without a cell are not reported.
+            word_scores = np.zeros(len(found.polygons), np.float32)
+            np.maximum.at(word_scores, word_of[word_of >= 0], cell_scores[word_of >= 0])
+            kept = [k for k in np.argsort(-word_scores, kind='stable')
+                    if word_scores[k] > 0 and word_scores[k] >= cfg['score_thr']]
+            kept = kept[:cfg['max_per_img']]
+            new_index = np.full(len(found.polygons) + 1, -1, np.int64)
+            new_index[kept] = np.arange(len(kept))
+            word_of = np.where(word_of >= 0, new_index[word_of], -1)
+            reading = word_of >= 0
+            polygons = [found.polygons[k] for k in kept]
+            result = InstanceData()
+            result.polygons = polygons
+            result.bboxes = torch.tensor(
+                np.array([[p[0::2].min(), p[1::2].min(), p[0::2].max(), p[1::2].max()]
+                          for p in polygons], np.float32).reshape(-1, 4), device=feat.device)
+            result.scores = torch.from_numpy(word_scores[kept].astype(np.float32)).to(
+                feat.device)
+            result.labels = torch.zeros(len(kept), dtype=torch.long, device=feat.device)
+            results.append(result)
+            all_cells.append(cells[torch.from_numpy(reading).to(cells.device)])
+            all_words.append(word_of[reading])
+            all_weights.append((overlap * cell_scores)[reading])
+        return results, all_cells, all_words, all_weights
+
+    def _cells_to_read(self, feat: Tensor, maps: MANGOMaps, data_samples: SampleList
+                       ) -> Tuple[List[InstanceData], List[Tensor], Optional[list]]:
+        """The words (no text yet), the cells to read per image, and, with the centre-line
+        branch, each image's ``(word per cell, weight per cell)`` of the vote."""
+        if self.test_cfg['instances'] == 'centreline':
+            results, cells, words, weights = self._detect_by_centreline(feat, maps,
+                                                                        data_samples)
+            return results, cells, list(zip(words, weights))
+        results, cells = self._detect(maps, data_samples)
+        return results, cells, None
+
     def _detect_and_read(self, feat: Tensor, maps: MANGOMaps, data_samples: SampleList
                          ) -> Tuple[List[InstanceData], Tensor]:
         """The words with their texts (input frame), and the sequence features read."""
-        results, cells = self._detect(maps, data_samples)
+        results, cells, votes = self._cells_to_read(feat, maps, data_samples)
         img_inds, flat = cell_indices([len(c) for c in cells], cells, feat.device)
         roi_feats = self.det_head.sequence_features(feat, maps, img_inds, flat)
         texts: List[str] = []
@@ -320,11 +413,26 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
         if roi_feats.size(0) > 0:
             texts, text_scores = self.rec_head.predict(roi_feats)
         start = 0
-        for result in results:
-            num = len(result)
-            result.texts = list(texts[start:start + num])
-            result.text_scores = text_scores[start:start + num]
+        for b, result in enumerate(results):
+            num = len(cells[b])
+            cell_texts, cell_text_scores = texts[start:start + num], text_scores[start:start +
+                                                                                   num]
             start += num
+            if votes is None:
+                result.texts = list(cell_texts)
+                result.text_scores = cell_text_scores
+                continue
+            word_of, weights = votes[b]
+            word_texts, word_text_scores = [], []
+            for k in range(len(result)):
+                mine = np.flatnonzero(word_of == k)
+                word_texts.append(vote_text([cell_texts[i] for i in mine], weights[mine]))
+                share = torch.from_numpy(weights[mine] / weights[mine].sum()).to(text_scores)
+                word_text_scores.append((cell_text_scores[torch.from_numpy(mine).to(
+                    text_scores.device)] * share).sum())
+            result.texts = word_texts
+            result.text_scores = (torch.stack(word_text_scores) if word_text_scores else
+                                  text_scores.new_zeros(0))
         return results, roi_feats
 
     def _forward(self, inputs: Tensor, data_samples: Optional[SampleList] = None) -> tuple:
@@ -338,11 +446,14 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
         if data_samples is None:
             shape = tuple(inputs.shape[-2:])
             data_samples = [InstanceData(metainfo=dict(img_shape=shape))] * inputs.size(0)
-        _, cells = self._detect(maps, data_samples)
+        _, cells, _ = self._cells_to_read(feats[0], maps, data_samples)
         img_inds, flat = cell_indices([len(c) for c in cells], cells, inputs.device)
         roi_feats = self.det_head.sequence_features(feats[0], maps, img_inds, flat)
-        return maps.cate_logits, maps.mask_feats, roi_feats, self.rec_head.extract_context(
-            roi_feats)
+        outputs = (maps.cate_logits, maps.mask_feats, roi_feats,
+                   self.rec_head.extract_context(roi_feats))
+        if self.centreline_head is not None:
+            outputs += (self.centreline_head(feats[0]), )
+        return outputs
 
 
 def mask_polygon(mask: np.ndarray, stride: int, img_shape: Tuple[int, int]) -> np.ndarray:

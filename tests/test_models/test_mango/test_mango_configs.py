@@ -125,6 +125,11 @@ def test_totaltext_teacher_is_the_paper_setup_with_the_authors_sizes():
     assert head.norm_cfg == dict(type='GN', num_groups=32, requires_grad=True)
     assert (head.num_positions, model.rec_head.lstm_hidden) == (33, 256)
     assert model.sigma == 0.2 and model.test_cfg.mask_thr == 0.5
+    # Its words come from the centre-line branch (the paper's polygons for curved text); the
+    # small dynamic-benchmark spotter has none.
+    assert model.centreline_head.type == 'MANGOCentrelineHead'
+    assert model.test_cfg.instances == 'centreline'
+    assert 'centreline_head' not in mango(TEACHERS['dynamic']).model
 
 
 @pytest.mark.parametrize('name', sorted(STUDENTS))
@@ -174,7 +179,7 @@ def test_totaltext_teacher_trains_from_a_random_init(monkeypatch):
         batch(packed_sample([rect(20, 40, 110, 70), rect(120, 80, 180, 110)], ['Text', 'ab'],
                             seed=1)), True)
     losses = spotter(**data, mode='loss')
-    assert set(losses) == {'loss_cate', 'loss_mask', 'loss_rec'}
+    assert set(losses) == {'loss_cate', 'loss_mask', 'loss_rec', 'loss_centreline'}
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
     # The 40 x 40 grid and the 33 positions of the config reach the head's outputs.
     feats = spotter.extract_feat(data['inputs'])
