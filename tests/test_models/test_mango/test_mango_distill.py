@@ -47,3 +47,27 @@ def test_dld_trains_and_predicts_mango():
         pred = result.pred_instances
         assert len(pred.polygons) <= 5
         assert all(p.shape == (8, ) for p in pred.polygons)
+
+
+def test_dld_trains_and_predicts_mango_with_the_centreline_branch():
+    # The Total-Text configs' MANGO: words from the centre-line branch.
+    spotter = tiny_spotter_cfg(
+        centreline_head=dict(type='MANGOCentrelineHead', in_channels=16, feat_channels=8,
+                             num_convs=1),
+        test_cfg=dict(cell_score_thr=0., max_per_img=5, instances='centreline',
+                      centreline_thr=0.))
+    model = tiny_dld(spotter, SCALES)
+    model.train()
+    data = model.data_preprocessor(two_images(), True)
+    losses = model(**data, mode='loss')
+    # The student's own detection losses (L_det) include the branch's; it reaches its head.
+    assert torch.isfinite(losses['loss_centreline']) and losses['loss_centreline'] > 0
+    [grad] = torch.autograd.grad(losses['loss_centreline'],
+                                 [model.student.centreline_head.conv_logit.weight],
+                                 retain_graph=True)
+    assert grad.abs().sum() > 0
+    assert_a_step_moves_the_student_only(model)
+    # Threshold 0: the whole map is one region per image, read by its cells' vote.
+    results = predict_two_images(model, SCALES)
+    assert [len(r.pred_instances) for r in results] == [1, 1]
+    assert all(isinstance(r.pred_instances.texts[0], str) for r in results)
