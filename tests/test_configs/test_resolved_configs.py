@@ -165,6 +165,12 @@ def _normalised(sections, old=None, name=''):
     for key in SCOPED_MODELS:
         node = _pop(sections, key + '._scope_')
         assert node in (None, 'mmdld'), f'{name}: {key}._scope_ = {node!r}'
+    # Intended change: configs/_base_/default_runtime.py flushes float denormals to zero
+    # (`env_cfg.flush_denormal`, read by the tools; CPU training slowed as it trained without
+    # it, docs/benchmarks.md).
+    env_cfg = sections.get('env_cfg')
+    if isinstance(env_cfg, dict) and 'flush_denormal' in env_cfg:
+        assert env_cfg.pop('flush_denormal') is True, f'{name}: env_cfg.flush_denormal'
     if old is not None:
         _without_stated_defaults(sections, old, name)
     # Intended change: the demo's DLD configs take the candidate scales of dld_distiller.py, a
