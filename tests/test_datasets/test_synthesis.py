@@ -524,3 +524,15 @@ def test_data_set_written_before_the_style_keys_still_matches(tmp_path):
     assert ensure_dataset(root, SMALL_CFG) is False  # found, not regenerated
     with pytest.raises(ValueError, match='holds synthetic data generated with synth_cfg'):
         ensure_dataset(root, dict(SMALL_CFG, vocab_size=10))
+
+
+@pytest.mark.parametrize('content', ['', '{"seed": ', '[1, 2]'])
+def test_damaged_synth_cfg_names_the_file_and_the_fix(tmp_path, content):
+    root = str(tmp_path / 'damaged')
+    ensure_dataset(root, SMALL_CFG)
+    cfg_path = osp.join(root, 'synth_cfg.json')
+    with open(cfg_path, 'w', encoding='utf-8') as f:
+        f.write(content)
+    with pytest.raises(ValueError, match=rf'{cfg_path} (is not valid JSON|holds list).*'
+                       rf'[Dd]elete {root} to regenerate it'):
+        ensure_dataset(root, SMALL_CFG)

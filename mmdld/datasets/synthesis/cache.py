@@ -26,8 +26,16 @@ def _check_existing(root: str, ann_file: str, wanted: dict) -> None:
             f'{root} exists but has no {CFG_FILE}, so it was not made by the synthetic '
             f'generator (or its generation did not finish). Delete it, point data_root '
             f'elsewhere, or load it with mmocr.OCRDataset.')
-    with open(cfg_path, encoding='utf-8') as f:
-        stored = json.load(f)
+    try:
+        with open(cfg_path, encoding='utf-8') as f:
+            stored = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f'{cfg_path} is not valid JSON ({err}): the synthetic data set in {root} is '
+            f'damaged. Delete {root} to regenerate it.') from err
+    if not isinstance(stored, dict):
+        raise ValueError(f'{cfg_path} holds {type(stored).__name__}, not a synth_cfg dict: '
+                         f'delete {root} to regenerate it.')
     # A key missing from the stored config takes its default (docs/synthetic_data.md).
     defaults = resolve_synth_cfg(None)
     stored = {**{k: v for k, v in defaults.items() if k not in stored}, **stored}
