@@ -1,6 +1,6 @@
 """MANGO's grid branch and Position-aware Mask Attention (PMA)."""
 import math
-from typing import NamedTuple, Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -139,12 +139,14 @@ class MANGOHead(BaseModule):
 
     @staticmethod
     def char_attention(mask_feats: Tensor, img_inds: Tensor, ima_kernels: Tensor,
-                       cma_kernels: Tensor) -> Tensor:
-        """``[N, L, H, W]`` character attentions (each sums to 1), gated by the instance mask."""
+                       cma_kernels: Tensor, log: bool = False) -> Tensor:
+        """``[N, L, H, W]`` character attentions (each sums to 1), gated by the instance mask;
+        with ``log`` their logarithms (``log_softmax``, for a loss on them)."""
         feats = mask_feats[img_inds]
         ima = torch.einsum('ne,nehw->nhw', ima_kernels, feats)
         logits = torch.einsum('nle,nehw->nlhw', cma_kernels, feats) + F.logsigmoid(ima)[:, None]
-        return logits.flatten(2).softmax(-1).view_as(logits)
+        flat = logits.flatten(2)
+        return (flat.log_softmax(-1) if log else flat.softmax(-1)).view_as(logits)
 
     @staticmethod
     def gather(feat: Tensor, img_inds: Tensor, attention: Tensor) -> Tensor:
@@ -153,15 +155,25 @@ class MANGOHead(BaseModule):
         return torch.einsum('nlhw,nchw->ncl', attention, feat[img_inds]).unsqueeze(2)
 
     def sequence_features(self, feat: Tensor, maps: MANGOMaps, img_inds: Tensor,
-                          cells: Tensor) -> Tensor:
-        """``[N, C, 1, L]`` sequence features of cells ``cells`` of images ``img_inds``."""
+                          cells: Tensor, log_attention_out: Optional[list] = None) -> Tensor:
+        """``[N, C, 1, L]`` sequence features of cells ``cells`` of images ``img_inds``.
+
+        ``log_attention_out``, a list, receives the ``[N, L, H, W]`` log character attentions
+        (computed once for both).
+        """
         if img_inds.numel() == 0:
             # Still in the graph of the maps (a zero gradient reaches every parameter).
             zero = (maps.ima_kernels.sum() + maps.cma_kernels.sum() + maps.mask_feats.sum()) * 0
             return feat.new_zeros(0, feat.size(1), 1, self.num_positions) + zero
         sel = self.select(maps, img_inds, cells)
-        attention = self.char_attention(maps.mask_feats, img_inds, sel.ima_kernels,
-                                        sel.cma_kernels)
+        if log_attention_out is None:
+            attention = self.char_attention(maps.mask_feats, img_inds, sel.ima_kernels,
+                                            sel.cma_kernels)
+        else:
+            log_attention = self.char_attention(maps.mask_feats, img_inds, sel.ima_kernels,
+                                                sel.cma_kernels, log=True)
+            log_attention_out.append(log_attention)
+            attention = log_attention.exp()
         return self.gather(feat, img_inds, attention)
 
 

@@ -16,6 +16,7 @@ from mmdld.models.spotters import (DistillableSpotter, GTRecognition, SingleLeve
 from mmdld.models.utils.text_geometry import feature_to_image
 from mmdld.registry import MODELS
 from .centreline import centreline_targets, centreline_words, group_cells, vote_text
+from .char_targets import char_attention_targets
 from .grid_targets import IGNORE, TEXT, grid_targets, instance_mask_targets
 from .mango_head import MANGOMaps, cell_indices
 
@@ -90,6 +91,11 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
             (one per word, as distillation reads them; less memory).
         centreline_head (dict, optional): ``MANGOCentrelineHead`` config; ``None`` (default):
             no centre-line branch.
+        char_attention_loss_weight (float): Weight of ``loss_char_att``, the cross-entropy of
+            each character attention against a Gaussian at its pseudo character centre
+            (``char_targets.py``: equal steps along the word's centre line), on the cells the
+            recogniser trains on; a stand-in for the authors' character-box pre-training.
+            Defaults to 0 (off, the authors' fine-tuning).
         test_cfg (dict, optional): Keys and defaults in :data:`TEST_CFG_DEFAULTS`;
             ``rec_on_gt`` also reads every ``gt_instances`` entry (original frame) into the
             ``pred_gt_texts`` metainfo.
@@ -110,6 +116,7 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
                                               loss_weight=3.0),
                  rec_train_cells: str = 'positive',
                  centreline_head: OptConfigType = None,
+                 char_attention_loss_weight: float = 0.,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -130,6 +137,10 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
         self.test_cfg = dict(TEST_CFG_DEFAULTS, **(test_cfg or {}))
         self.centreline_head = (MODELS.build(centreline_head)
                                 if centreline_head is not None else None)
+        if char_attention_loss_weight < 0:
+            raise ValueError(f'MANGOSpotter: char_attention_loss_weight must be >= 0, got '
+                             f'{char_attention_loss_weight!r}')
+        self.char_attention_loss_weight = float(char_attention_loss_weight)
         problems = []
         if self.test_cfg['instances'] not in INSTANCE_SOURCES:
             problems.append(f"test_cfg.instances must be one of {INSTANCE_SOURCES}, got "
@@ -174,10 +185,27 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
         feats = self.extract_feat(inputs)
         maps = self.det_head(feats[0])
         losses, targets = self._detection_loss(feats[0], maps, data_samples)
+        attention = {} if self.char_attention_loss_weight > 0 else None
         rec = self._gt_recognition(feats[0], maps, [s.gt_instances for s in data_samples],
-                                   self.rec_train_cells, targets)
+                                   self.rec_train_cells, targets, attention)
         losses.update(self.recognition_loss(rec))
+        if attention is not None:
+            losses['loss_char_att'] = self._char_attention_loss(feats[0], attention)
         return losses
+
+    def _char_attention_loss(self, feat: Tensor, attention: dict) -> Tensor:
+        """Cross-entropy of the read cells' character attentions against their targets."""
+        log_att = attention['log_attention']
+        if log_att.size(0) == 0:
+            return log_att.sum() * 0
+        targets, valid = char_attention_targets(
+            attention['polygons'], attention['texts'], tuple(feat.shape[-2:]),
+            self.featmap_stride, log_att.size(1))
+        targets = torch.from_numpy(targets).to(log_att)
+        valid = torch.from_numpy(valid).to(log_att.device)
+        per_position = -(targets * log_att).flatten(2).sum(-1)  # [N, L]
+        num = valid.sum().clamp(min=1)
+        return self.char_attention_loss_weight * per_position[valid].sum() / num
 
     def _input_shape(self, feat: Tensor) -> Tuple[int, int]:
         """``(H, W)`` of the (padded) input the grid covers."""
@@ -253,14 +281,22 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
 
     def _gt_recognition(self, feat: Tensor, maps: MANGOMaps,
                         batch_gt_instances: Sequence[InstanceData], which: str,
-                        targets: Optional[List[Dict[str, np.ndarray]]] = None) -> GTRecognition:
-        """The recognition of the GT words at their centre cells or at every text cell."""
+                        targets: Optional[List[Dict[str, np.ndarray]]] = None,
+                        attention: Optional[dict] = None) -> GTRecognition:
+        """The recognition of the GT words at their centre cells or at every text cell.
+
+        ``attention``, a dict, receives the read cells' ``log_attention`` and the
+        ``polygons`` and ``texts`` of the words they read.
+        """
         check_gt_texts(batch_gt_instances)
         texts: List[str] = []
+        polygons: List[np.ndarray] = []
         if which == 'centre':
             img_inds, cells, num_per_img = self._centre_cells(feat, batch_gt_instances)
-            for gt in batch_gt_instances:
+            for i, gt in enumerate(batch_gt_instances):
                 texts.extend(list(gt.texts) if len(gt) > 0 else [])
+                if attention is not None:
+                    polygons.extend(instance_polygons(gt, i))
         else:
             if targets is None:
                 targets = [self._grid_targets(feat, gt, i)
@@ -268,10 +304,17 @@ class MANGOSpotter(SingleLevelSpotterMixin, BaseDetector, DistillableSpotter):
             per_img = [np.flatnonzero(t['labels'] == TEXT) for t in targets]
             for gt, t, positive in zip(batch_gt_instances, targets, per_img):
                 texts.extend(gt.texts[k] for k in t['instance'][positive])
+                polygons.extend(t['polygons'][k] for k in t['instance'][positive])
             num_per_img = [len(p) for p in per_img]
             img_inds, cells = cell_indices(num_per_img, [torch.from_numpy(p) for p in per_img],
                                            feat.device)
-        roi_feats = self.det_head.sequence_features(feat, maps, img_inds, cells)
+        log_attention: Optional[list] = [] if attention is not None else None
+        roi_feats = self.det_head.sequence_features(feat, maps, img_inds, cells, log_attention)
+        if attention is not None:
+            attention.update(log_attention=(log_attention[0] if log_attention else
+                                            feat.new_zeros(0, self.det_head.num_positions, 1,
+                                                           1)),
+                             polygons=polygons, texts=texts)
         context = self.rec_head.extract_context(roi_feats)
         seq_targets, valid = self.rec_head.encode_texts(texts)
         return GTRecognition(roi_feats=roi_feats, context=context,
