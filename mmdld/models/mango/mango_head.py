@@ -22,11 +22,15 @@ class MANGOMaps(NamedTuple):
         cma_kernels (Tensor): ``[B, S * S, L, E]`` each cell's ``L`` character mask attention
             kernels.
         mask_feats (Tensor): ``[B, E, H, W]`` the map the kernels are applied to.
+        char_positions (Tensor, optional): ``[B, S * S, L, 3]`` with ``char_position_prior``:
+            each cell's offset ``(dx, dy)`` (grid cells) of its ``l``-th character from the
+            cell's centre and the raw precision of the Gaussian prior around it.
     """
     cate_logits: Tensor
     ima_kernels: Tensor
     cma_kernels: Tensor
     mask_feats: Tensor
+    char_positions: Optional[Tensor] = None
 
 
 def coord_channels(feat: Tensor) -> Tensor:
@@ -54,6 +58,10 @@ class MANGOHead(BaseModule):
     - character mask attention (CMA): ``A_{g,l} = softmax_{HW}(c_{g,l} . M + log m_g)`` for
       ``l < L``: the ``l``-th character's attention, a distribution over the pixels of the
       word's mask (the IMA gates the CMA, so that every character attends inside its word);
+      with ``char_position_prior`` the logits also get ``-softplus(p_{g,l}) |x - g - d_{g,l}|^2``
+      (``x`` a pixel's position and ``g`` the cell's centre, in grid cells): a Gaussian prior
+      around a predicted offset ``d_{g,l}`` of the character from the cell (a deviation from
+      the authors' head, see below);
     - the gathered sequence feature ``x_{g,l} = sum_{HW} A_{g,l} F``, ``[L, C]``, of the input
       map ``F``: what the sequence decoder reads.
 
@@ -64,6 +72,14 @@ class MANGOHead(BaseModule):
     Ours because MMDetection's ``SOLOV2Head`` has no character attention and assigns its
     targets inside its loss.
 
+    ``char_position_prior`` is not in the authors' head, whose character kernels find the
+    characters through the mask features' coordinate channels after pre-training on synthetic
+    character boxes. A kernel times ``E`` mask features can peak at an arbitrary pixel only if
+    those features hold a rich basis of positions; without the pre-training the small CPU
+    configs' attentions stayed about two character spacings from the characters
+    (``docs/mango.md``). The prior makes the position an explicit regression (as CondInst's
+    relative coordinates make its dynamic masks position-relative).
+
     Args:
         in_channels (int): Channels ``C`` of the feature map.
         feat_channels (int): Channels of the conv towers.
@@ -71,6 +87,8 @@ class MANGOHead(BaseModule):
         num_grid (int): ``S``.
         num_positions (int): ``L``, character attentions per cell (the decoder's positions).
         num_convs (int): Convs of each tower. Defaults to 2.
+        char_position_prior (bool): Add each character attention's Gaussian position prior
+            (class docstring). Defaults to False (the authors' head).
         norm_cfg (dict): Norm of the towers' ConvModules. Defaults to GN with 8 groups.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -82,6 +100,7 @@ class MANGOHead(BaseModule):
                  num_grid: int,
                  num_positions: int,
                  num_convs: int = 2,
+                 char_position_prior: bool = False,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=8, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -92,6 +111,7 @@ class MANGOHead(BaseModule):
         self.kernel_channels = kernel_channels
         self.num_grid = int(num_grid)
         self.num_positions = int(num_positions)
+        self.char_position_prior = bool(char_position_prior)
 
         def tower() -> nn.Sequential:
             return nn.Sequential(*[
@@ -103,6 +123,14 @@ class MANGOHead(BaseModule):
         self.conv_cate = nn.Conv2d(feat_channels, 1, 3, padding=1)
         self.conv_ima = nn.Conv2d(feat_channels, kernel_channels, 1)
         self.conv_cma = nn.Conv2d(feat_channels, num_positions * kernel_channels, 1)
+        if self.char_position_prior:
+            self.conv_char_pos = nn.Conv2d(feat_channels, num_positions * 3, 1)
+            # Start as a broad prior at the cell (precision softplus(-3) ~ 0.05 per cell^2: a
+            # character 5 cells away starts 1.2 logits down) and let the loss narrow it.
+            nn.init.normal_(self.conv_char_pos.weight, std=0.01)
+            nn.init.zeros_(self.conv_char_pos.bias)
+            with torch.no_grad():
+                self.conv_char_pos.bias.view(num_positions, 3)[:, 2] = -3.
         self.mask_convs = tower()
         self.conv_mask = nn.Conv2d(feat_channels, kernel_channels, 1)
         # Focal-loss prior: every cell starts as text with probability 0.01 (RetinaNet).
@@ -123,14 +151,45 @@ class MANGOHead(BaseModule):
         cma = self.conv_cma(grid).reshape(batch, self.num_positions, self.kernel_channels, cells)
         cma = cma.permute(0, 3, 1, 2)  # [B, SS, L, E]
         mask_feats = self.conv_mask(self.mask_convs(with_coords))
-        return MANGOMaps(cate, ima, cma, mask_feats)
+        positions = None
+        if self.char_position_prior:
+            positions = self.conv_char_pos(grid).reshape(batch, self.num_positions, 3, cells)
+            positions = positions.permute(0, 3, 1, 2)  # [B, SS, L, 3]
+        return MANGOMaps(cate, ima, cma, mask_feats, positions)
 
     @staticmethod
     def select(maps: MANGOMaps, img_inds: Tensor, cells: Tensor) -> MANGOMaps:
         """The kernels of cells ``cells`` ``[N]`` of images ``img_inds`` ``[N]``; the mask
         features stay per image."""
         return MANGOMaps(maps.cate_logits[img_inds, cells], maps.ima_kernels[img_inds, cells],
-                         maps.cma_kernels[img_inds, cells], maps.mask_feats)
+                         maps.cma_kernels[img_inds, cells], maps.mask_feats,
+                         None if maps.char_positions is None else
+                         maps.char_positions[img_inds, cells])
+
+    def position_prior(self, cells: Tensor, char_positions: Tensor,
+                       feat_shape: Tuple[int, int]) -> Tensor:
+        """``[N, L, H, W]`` log position priors of ``N`` cells' characters.
+
+        Args:
+            cells (Tensor): ``[N]`` flat cell indices ``i * S + j``.
+            char_positions (Tensor): ``[N, L, 3]`` offsets ``(dx, dy)`` in grid cells and raw
+                precisions, of those cells.
+            feat_shape (tuple[int, int]): ``(H, W)`` of the map attended over.
+        """
+        height, width = feat_shape
+        grid = self.num_grid
+        dtype, device = char_positions.dtype, char_positions.device
+        # Pixel centres in grid-cell units: the grid covers the map, S cells a side.
+        xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) * (grid / width)
+        ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) * (grid / height)
+        cell_x = (cells % grid).to(dtype) + 0.5
+        cell_y = torch.div(cells, grid, rounding_mode='floor').to(dtype) + 0.5
+        centre_x = cell_x[:, None] + char_positions[..., 0]  # [N, L]
+        centre_y = cell_y[:, None] + char_positions[..., 1]
+        precision = F.softplus(char_positions[..., 2])
+        dist_x = (xs[None, None] - centre_x[..., None])**2  # [N, L, W]
+        dist_y = (ys[None, None] - centre_y[..., None])**2  # [N, L, H]
+        return -precision[..., None, None] * (dist_y[..., :, None] + dist_x[..., None, :])
 
     @staticmethod
     def instance_masks(mask_feats: Tensor, img_inds: Tensor, ima_kernels: Tensor) -> Tensor:
@@ -139,12 +198,16 @@ class MANGOHead(BaseModule):
 
     @staticmethod
     def char_attention(mask_feats: Tensor, img_inds: Tensor, ima_kernels: Tensor,
-                       cma_kernels: Tensor, log: bool = False) -> Tensor:
+                       cma_kernels: Tensor, log: bool = False,
+                       prior: Optional[Tensor] = None) -> Tensor:
         """``[N, L, H, W]`` character attentions (each sums to 1), gated by the instance mask;
-        with ``log`` their logarithms (``log_softmax``, for a loss on them)."""
+        with ``log`` their logarithms (``log_softmax``, for a loss on them); ``prior``
+        ``[N, L, H, W]`` (:meth:`position_prior`) is added to the logits."""
         feats = mask_feats[img_inds]
         ima = torch.einsum('ne,nehw->nhw', ima_kernels, feats)
         logits = torch.einsum('nle,nehw->nlhw', cma_kernels, feats) + F.logsigmoid(ima)[:, None]
+        if prior is not None:
+            logits = logits + prior
         flat = logits.flatten(2)
         return (flat.log_softmax(-1) if log else flat.softmax(-1)).view_as(logits)
 
@@ -164,14 +227,18 @@ class MANGOHead(BaseModule):
         if img_inds.numel() == 0:
             # Still in the graph of the maps (a zero gradient reaches every parameter).
             zero = (maps.ima_kernels.sum() + maps.cma_kernels.sum() + maps.mask_feats.sum()) * 0
+            if maps.char_positions is not None:
+                zero = zero + maps.char_positions.sum() * 0
             return feat.new_zeros(0, feat.size(1), 1, self.num_positions) + zero
         sel = self.select(maps, img_inds, cells)
+        prior = (None if sel.char_positions is None else
+                 self.position_prior(cells, sel.char_positions, tuple(maps.mask_feats.shape[-2:])))
         if log_attention_out is None:
             attention = self.char_attention(maps.mask_feats, img_inds, sel.ima_kernels,
-                                            sel.cma_kernels)
+                                            sel.cma_kernels, prior=prior)
         else:
             log_attention = self.char_attention(maps.mask_feats, img_inds, sel.ima_kernels,
-                                                sel.cma_kernels, log=True)
+                                                sel.cma_kernels, log=True, prior=prior)
             log_attention_out.append(log_attention)
             attention = log_attention.exp()
         return self.gather(feat, img_inds, attention)

@@ -130,6 +130,11 @@ def test_totaltext_teacher_is_the_paper_setup_with_the_authors_sizes():
     assert model.centreline_head.type == 'MANGOCentrelineHead'
     assert model.test_cfg.instances == 'centreline'
     assert 'centreline_head' not in mango(TEACHERS['dynamic']).model
+    # The character attentions' position prior is the small configs' (no character-box
+    # pre-training there); the Total-Text head is the authors'.
+    assert not head.get('char_position_prior', False)
+    small = mango(TEACHERS['dynamic']).model
+    assert small.det_head.char_position_prior and small.char_attention_loss_weight == 1.0
 
 
 @pytest.mark.parametrize('name', sorted(STUDENTS))

@@ -99,6 +99,54 @@ def test_sequence_features_reach_the_attention_and_grid_parameters():
     assert head.conv_cma.weight.grad is not None
 
 
+def test_position_prior_is_a_gaussian_around_the_predicted_character_offset():
+    # S = 5 over a 10 x 10 map: a cell is 2 pixels, pixel (y, x) has centre ((x + 0.5) / 2,
+    # (y + 0.5) / 2) in cell units. Cell 7 = row 1, column 2: centre (2.5, 1.5). Character 0 is
+    # 1 cell right of it, at (3.5, 1.5), with precision softplus(0) = log 2.
+    head = build_head(char_position_prior=True)
+    positions = torch.tensor([[[1., 0., 0.], [0., 0., 5.], [-2., 1., -30.]]])
+    prior = head.position_prior(torch.tensor([7]), positions, (10, 10))
+    assert prior.shape == (1, 3, 10, 10)
+    ys, xs = torch.meshgrid(torch.arange(10.) + .5, torch.arange(10.) + .5, indexing='ij')
+    xs, ys = xs / 2, ys / 2
+    expected = -torch.log(torch.tensor(2.)) * ((xs - 3.5)**2 + (ys - 1.5)**2)
+    torch.testing.assert_close(prior[0, 0], expected)
+    # Its peak: the four pixels (rows 2-3, columns 6-7) whose centres are nearest (3.5, 1.5).
+    assert prior[0, 0].max() == prior[0, 0, 2, 6] == prior[0, 0, 2, 7]
+    # Character 1 sits on the cell's centre; character 2's near-zero precision: a flat prior.
+    assert prior[0, 1].argmax() in (2 * 10 + 4, 2 * 10 + 5, 3 * 10 + 4, 3 * 10 + 5)
+    assert prior[0, 2].abs().max() < 1e-9
+
+
+def test_position_prior_moves_the_attention_to_the_character_and_trains_its_offsets():
+    head = build_head(char_position_prior=True)
+    feat = torch.randn(1, 8, 10, 10)
+    maps = head(feat)
+    assert maps.char_positions.shape == (1, 25, 3, 3)
+    # At initialisation a broad prior centred on the cell: precision softplus(-3).
+    torch.testing.assert_close(F.softplus(maps.char_positions[..., 2]).mean(),
+                               F.softplus(torch.tensor(-3.)), atol=0.02, rtol=0)
+    # With the content kernels silenced and a sharp prior, the attention peaks at the offset.
+    sel = head.select(maps, torch.tensor([0]), torch.tensor([7]))
+    positions = torch.tensor([[[1., 0., 5.], [-2., 1., 5.], [0., 0., 5.]]])
+    prior = head.position_prior(torch.tensor([7]), positions, (10, 10))
+    attention = head.char_attention(maps.mask_feats, torch.tensor([0]), sel.ima_kernels * 0,
+                                    sel.cma_kernels * 0, prior=prior)
+    peaks = [divmod(int(a.argmax()), 10) for a in attention[0]]
+    # Offsets (1, 0), (-2, 1), (0, 0) from (2.5, 1.5): pixel rows 2/3, 4/5, 2/3 and columns
+    # 6/7, 0/1, 4/5 (each peak is one of four tied pixels).
+    assert peaks[0][0] in (2, 3) and peaks[0][1] in (6, 7)
+    assert peaks[1][0] in (4, 5) and peaks[1][1] in (0, 1)
+    assert peaks[2][0] in (2, 3) and peaks[2][1] in (4, 5)
+    # The prior's conv gets the gradient of the sequence features.
+    roi = head.sequence_features(feat, maps, torch.tensor([0]), torch.tensor([7]))
+    roi.pow(2).sum().backward()
+    assert head.conv_char_pos.weight.grad.abs().sum() > 0
+    # Off by default (the authors' head): no prior conv and no positions.
+    plain = build_head()
+    assert not hasattr(plain, 'conv_char_pos') and plain(feat).char_positions is None
+
+
 def build_decoder(tiny_dict, **overrides) -> MANGOSequenceHead:
     cfg = dict(type='MANGOSequenceHead', in_channels=4, lstm_hidden=3, dictionary=tiny_dict,
                max_seq_len=3)
