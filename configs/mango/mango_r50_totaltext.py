@@ -37,7 +37,7 @@ model = dict(
     neck=dict(_base_.model.neck, num_outs=4),
     det_head=dict(
         type='MANGOHead', in_channels=256, feat_channels=256, kernel_channels=256, num_grid=40,
-        num_positions=mango_max_seq_len + 1, num_convs=4,
+        num_positions=mango_max_seq_len + 1, num_convs=4, num_recog_convs=4,
         norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
     rec_head=dict(
         type='MANGOSequenceHead', in_channels=256, lstm_hidden=256,

@@ -19,13 +19,14 @@ mango_r18w32_model = dict(
         style='pytorch', init_cfg=None),
     # Four levels as in the authors' code; only the first (stride 4) is read.
     neck=dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=64, num_outs=4),
-    # S = 40 as in the authors' configs; E = 32 mask-feature channels per kernel. The Gaussian
-    # position prior of the character attentions is ours: without character-box pre-training
-    # their centroids stayed about two character spacings from the characters (docs/mango.md).
+    # S = 40 as in the authors' configs; E = 32 mask-feature channels per kernel; two convs in
+    # each tower and in the recognition tower (the authors': four). The Gaussian position prior
+    # of the character attentions is ours: without character-box pre-training their centroids
+    # stayed about two character spacings from the characters (docs/mango.md).
     det_head=dict(
         type='MANGOHead', in_channels=64, feat_channels=64, kernel_channels=32, num_grid=40,
-        num_positions=mango_max_seq_len + 1, num_convs=2, char_position_prior=True,
-        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
+        num_positions=mango_max_seq_len + 1, num_convs=2, num_recog_convs=2,
+        char_position_prior=True, norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)),
     rec_head=dict(
         type='MANGOSequenceHead', in_channels=64, lstm_hidden=64,
         dictionary=dict(type='mmocr.Dictionary', with_start=True, with_end=True,

@@ -25,12 +25,15 @@ class MANGOMaps(NamedTuple):
         char_positions (Tensor, optional): ``[B, S * S, L, 3]`` with ``char_position_prior``:
             each cell's offset ``(dx, dy)`` (grid cells) of its ``l``-th character from the
             cell's centre and the raw precision of the Gaussian prior around it.
+        recog_feats (Tensor, optional): ``[B, C, H, W]`` with ``num_recog_convs``: the
+            recognition tower's map, which the character attentions gather from.
     """
     cate_logits: Tensor
     ima_kernels: Tensor
     cma_kernels: Tensor
     mask_feats: Tensor
     char_positions: Optional[Tensor] = None
+    recog_feats: Optional[Tensor] = None
 
 
 def coord_channels(feat: Tensor) -> Tensor:
@@ -62,8 +65,10 @@ class MANGOHead(BaseModule):
       (``x`` a pixel's position and ``g`` the cell's centre, in grid cells): a Gaussian prior
       around a predicted offset ``d_{g,l}`` of the character from the cell (a deviation from
       the authors' head, see below);
-    - the gathered sequence feature ``x_{g,l} = sum_{HW} A_{g,l} F``, ``[L, C]``, of the input
-      map ``F``: what the sequence decoder reads.
+    - the gathered sequence feature ``x_{g,l} = sum_{HW} A_{g,l} R``, ``[L, C]``: what the
+      sequence decoder reads. ``R`` is the recognition tower's map of ``F`` (the authors'
+      ``AttFuseModule``: ``num_recog_convs`` 3 x 3 convs with the towers' norm), or ``F``
+      itself with ``num_recog_convs=0``.
 
     One feature level and one grid (as the authors' released Total-Text config, whose code
     supports a grid per FPN level): the spotter reads
@@ -89,6 +94,8 @@ class MANGOHead(BaseModule):
         num_convs (int): Convs of each tower. Defaults to 2.
         char_position_prior (bool): Add each character attention's Gaussian position prior
             (class docstring). Defaults to False (the authors' head).
+        num_recog_convs (int): Convs of the recognition tower (``C`` channels), 0 for none.
+            Defaults to 0; the authors' head has 4.
         norm_cfg (dict): Norm of the towers' ConvModules. Defaults to GN with 8 groups.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -101,12 +108,15 @@ class MANGOHead(BaseModule):
                  num_positions: int,
                  num_convs: int = 2,
                  char_position_prior: bool = False,
+                 num_recog_convs: int = 0,
                  norm_cfg: ConfigType = dict(type='GN', num_groups=8, requires_grad=True),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_grid < 1 or num_positions < 1 or num_convs < 1:
             raise ValueError(f'MANGOHead: num_grid ({num_grid}), num_positions '
                              f'({num_positions}) and num_convs ({num_convs}) must be >= 1')
+        if num_recog_convs < 0:
+            raise ValueError(f'MANGOHead: num_recog_convs must be >= 0, got {num_recog_convs}')
         self.in_channels = in_channels
         self.kernel_channels = kernel_channels
         self.num_grid = int(num_grid)
@@ -133,6 +143,11 @@ class MANGOHead(BaseModule):
                 self.conv_char_pos.bias.view(num_positions, 3)[:, 2] = -3.
         self.mask_convs = tower()
         self.conv_mask = nn.Conv2d(feat_channels, kernel_channels, 1)
+        # No coordinate channels: what is gathered is the characters' appearance.
+        self.recog_convs = nn.Sequential(*[
+            ConvModule(in_channels, in_channels, 3, padding=1, norm_cfg=norm_cfg)
+            for _ in range(num_recog_convs)
+        ])
         # Focal-loss prior: every cell starts as text with probability 0.01 (RetinaNet).
         nn.init.constant_(self.conv_cate.bias, -math.log(99.))
 
@@ -155,7 +170,8 @@ class MANGOHead(BaseModule):
         if self.char_position_prior:
             positions = self.conv_char_pos(grid).reshape(batch, self.num_positions, 3, cells)
             positions = positions.permute(0, 3, 1, 2)  # [B, SS, L, 3]
-        return MANGOMaps(cate, ima, cma, mask_feats, positions)
+        recog = self.recog_convs(feat) if len(self.recog_convs) else None
+        return MANGOMaps(cate, ima, cma, mask_feats, positions, recog)
 
     @staticmethod
     def select(maps: MANGOMaps, img_inds: Tensor, cells: Tensor) -> MANGOMaps:
@@ -164,7 +180,7 @@ class MANGOHead(BaseModule):
         return MANGOMaps(maps.cate_logits[img_inds, cells], maps.ima_kernels[img_inds, cells],
                          maps.cma_kernels[img_inds, cells], maps.mask_feats,
                          None if maps.char_positions is None else
-                         maps.char_positions[img_inds, cells])
+                         maps.char_positions[img_inds, cells], maps.recog_feats)
 
     def position_prior(self, cells: Tensor, char_positions: Tensor,
                        feat_shape: Tuple[int, int]) -> Tensor:
@@ -219,16 +235,22 @@ class MANGOHead(BaseModule):
 
     def sequence_features(self, feat: Tensor, maps: MANGOMaps, img_inds: Tensor,
                           cells: Tensor, log_attention_out: Optional[list] = None) -> Tensor:
-        """``[N, C, 1, L]`` sequence features of cells ``cells`` of images ``img_inds``.
+        """``[N, C, 1, L]`` sequence features of cells ``cells`` of images ``img_inds``,
+        gathered from ``maps.recog_feats`` when the head has a recognition tower, else from
+        ``feat``.
 
         ``log_attention_out``, a list, receives the ``[N, L, H, W]`` log character attentions
         (computed once for both).
         """
+        if maps.recog_feats is not None:
+            feat = maps.recog_feats
         if img_inds.numel() == 0:
             # Still in the graph of the maps (a zero gradient reaches every parameter).
             zero = (maps.ima_kernels.sum() + maps.cma_kernels.sum() + maps.mask_feats.sum()) * 0
             if maps.char_positions is not None:
                 zero = zero + maps.char_positions.sum() * 0
+            if maps.recog_feats is not None:
+                zero = zero + maps.recog_feats.sum() * 0
             return feat.new_zeros(0, feat.size(1), 1, self.num_positions) + zero
         sel = self.select(maps, img_inds, cells)
         prior = (None if sel.char_positions is None else

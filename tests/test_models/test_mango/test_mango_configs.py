@@ -120,8 +120,8 @@ def test_totaltext_teacher_is_the_paper_setup_with_the_authors_sizes():
     # 256-channel towers with GN(32) and 256-channel kernels; L = 32 characters + END.
     head = model.det_head
     assert model.neck.num_outs == 4 and model.neck.out_channels == 256
-    assert (head.num_grid, head.feat_channels, head.kernel_channels, head.num_convs) == (
-        40, 256, 256, 4)
+    assert (head.num_grid, head.feat_channels, head.kernel_channels, head.num_convs,
+            head.num_recog_convs) == (40, 256, 256, 4, 4)
     assert head.norm_cfg == dict(type='GN', num_groups=32, requires_grad=True)
     assert (head.num_positions, model.rec_head.lstm_hidden) == (33, 256)
     assert model.sigma == 0.2 and model.test_cfg.mask_thr == 0.5
@@ -135,6 +135,7 @@ def test_totaltext_teacher_is_the_paper_setup_with_the_authors_sizes():
     assert not head.get('char_position_prior', False)
     small = mango(TEACHERS['dynamic']).model
     assert small.det_head.char_position_prior and small.char_attention_loss_weight == 1.0
+    assert small.det_head.num_recog_convs == 2
 
 
 @pytest.mark.parametrize('name', sorted(STUDENTS))

@@ -147,6 +147,33 @@ def test_position_prior_moves_the_attention_to_the_character_and_trains_its_offs
     assert not hasattr(plain, 'conv_char_pos') and plain(feat).char_positions is None
 
 
+def test_recognition_tower_is_what_the_attentions_gather_from():
+    head = build_head(num_recog_convs=2)
+    assert len(head.recog_convs) == 2
+    feat = torch.randn(1, 8, 10, 10, requires_grad=True)
+    maps = head(feat)
+    assert maps.recog_feats.shape == feat.shape
+    torch.testing.assert_close(maps.recog_feats, head.recog_convs(feat))
+    img_inds, cells = torch.tensor([0]), torch.tensor([7])
+    roi = head.sequence_features(feat, maps, img_inds, cells)
+    sel = head.select(maps, img_inds, cells)
+    attention = head.char_attention(maps.mask_feats, img_inds, sel.ima_kernels, sel.cma_kernels)
+    torch.testing.assert_close(roi, head.gather(maps.recog_feats, img_inds, attention))
+    assert not torch.allclose(roi, head.gather(feat, img_inds, attention))
+    roi.pow(2).sum().backward()
+    assert head.recog_convs[0].conv.weight.grad.abs().sum() > 0
+    # No cell: the tower still gets a (zero) gradient.
+    head.zero_grad()
+    empty = head.sequence_features(feat, head(feat), torch.zeros(0, dtype=torch.long),
+                                   torch.zeros(0, dtype=torch.long))
+    empty.sum().backward()
+    assert head.recog_convs[0].conv.weight.grad is not None
+    # None by default: the input map is gathered.
+    assert build_head()(feat).recog_feats is None
+    with pytest.raises(ValueError, match='num_recog_convs'):
+        build_head(num_recog_convs=-1)
+
+
 def build_decoder(tiny_dict, **overrides) -> MANGOSequenceHead:
     cfg = dict(type='MANGOSequenceHead', in_channels=4, lstm_hidden=3, dictionary=tiny_dict,
                max_seq_len=3)
