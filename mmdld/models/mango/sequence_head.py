@@ -45,6 +45,11 @@ class MANGOSequenceHead(WordSequenceMixin, BaseModule):
         beam_width (int): 1 (default): :meth:`predict` decodes with :meth:`greedy_decode`;
             more: with the best sequence of :meth:`beam_search`.
         loss_weight (float): Weight of ``loss_rec``. Defaults to 1.0.
+        char_loss_weight (float): Weight of ``loss_rec_char``, an auxiliary cross entropy of a
+            linear classifier that reads each position's gathered feature alone (no BiLSTM),
+            over the word's characters and END; 0 (default) for none. A training aid of the
+            small CPU configs, as the other spotters' auxiliary CTC loss: it gives every
+            character's label a direct gradient to the features it is gathered from.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -57,6 +62,7 @@ class MANGOSequenceHead(WordSequenceMixin, BaseModule):
                  max_seq_len: int = 25,
                  beam_width: int = 1,
                  loss_weight: float = 1.0,
+                 char_loss_weight: float = 0.,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         # The dictionary checks of the project's recogniser (same token layout).
@@ -68,6 +74,12 @@ class MANGOSequenceHead(WordSequenceMixin, BaseModule):
         self.context_dims = 2 * lstm_hidden
         self.lstm = nn.LSTM(in_channels, lstm_hidden, batch_first=True, bidirectional=True)
         self.fc = nn.Linear(self.context_dims, self.num_classes)
+        if char_loss_weight < 0:
+            raise ValueError(f'MANGOSequenceHead: char_loss_weight must be >= 0, got '
+                             f'{char_loss_weight!r}')
+        self.char_loss_weight = float(char_loss_weight)
+        if self.char_loss_weight > 0:
+            self.char_fc = nn.Linear(self.in_channels, self.num_classes)
 
     # ------------------------------------------------------------------ network
     def extract_context(self, roi_feats: Tensor) -> Tensor:
@@ -103,13 +115,24 @@ class MANGOSequenceHead(WordSequenceMixin, BaseModule):
     # ------------------------------------------------------------------ losses
     def gt_recognition_loss(self, rec: Any) -> Dict[str, Tensor]:
         """``loss_rec``: ``loss_weight`` x cross entropy over the valid positions of a
-        ``GTRecognition``; with no instance a zero on every parameter and on ``F_roi``."""
+        ``GTRecognition`` (and ``loss_rec_char`` with ``char_loss_weight``); with no instance
+        a zero on every parameter and on ``F_roi``."""
         if len(rec) == 0 or not bool(rec.valid.any()):
             zero = sum(p.sum() for p in self.parameters()) * 0. + rec.roi_feats.sum() * 0.
-            return dict(loss_rec=zero + rec.context.sum() * 0.)
+            losses = dict(loss_rec=zero + rec.context.sum() * 0.)
+            if self.char_loss_weight > 0:
+                losses['loss_rec_char'] = zero
+            return losses
         log_probs = self.step_log_probs(rec.context, rec.targets)
         loss = F.nll_loss(log_probs[rec.valid], rec.targets[rec.valid])
-        return dict(loss_rec=self.loss_weight * loss)
+        losses = dict(loss_rec=self.loss_weight * loss)
+        if self.char_loss_weight > 0:
+            length = rec.targets.size(1)
+            per_position = rec.roi_feats.squeeze(2).transpose(1, 2)[:, :length]  # [N, T, C]
+            logits = self.char_fc(per_position)
+            losses['loss_rec_char'] = self.char_loss_weight * F.cross_entropy(
+                logits[rec.valid], rec.targets[rec.valid])
+        return losses
 
     # ------------------------------------------------------------------ decoding
     def _position_fn(self, log_probs: Tensor):

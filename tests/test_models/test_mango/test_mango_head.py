@@ -279,3 +279,33 @@ def test_recognition_loss_is_the_mean_cross_entropy_of_the_valid_positions(tiny_
     assert float(zero.detach()) == 0
     zero.backward()
     assert all(p.grad is not None for p in dec.parameters()) and empty_roi.grad is not None
+
+
+def test_auxiliary_character_loss_reads_each_gathered_feature_alone(tiny_dict):
+    dec = build_decoder(tiny_dict, char_loss_weight=0.5)
+    roi = torch.randn(2, 4, 1, 4, requires_grad=True)
+    context = dec.extract_context(roi)
+    targets, valid = dec.encode_texts(['ab', 'b'])
+    losses = dec.gt_recognition_loss(GTRecognition(roi, context, targets, valid, [2]))
+    # Classes a = 0, b = 1, END = 2: 'ab' + END at positions 0-2, 'b' + END at 0-1.
+    lp = dec.char_fc(roi.squeeze(2).transpose(1, 2)).log_softmax(-1)
+    expected = -(lp[0, 0, 0] + lp[0, 1, 1] + lp[0, 2, 2] + lp[1, 0, 1] + lp[1, 1, 2]) / 5 * 0.5
+    torch.testing.assert_close(losses['loss_rec_char'], expected)
+    # Its gradient reaches the features and its own classifier, not the BiLSTM.
+    dec.zero_grad()
+    losses['loss_rec_char'].backward()
+    assert roi.grad.abs().sum() > 0 and dec.char_fc.weight.grad.abs().sum() > 0
+    assert dec.lstm.weight_ih_l0.grad is None
+    # Off by default; a negative weight is refused.
+    plain = build_decoder(tiny_dict)
+    assert not hasattr(plain, 'char_fc')
+    assert set(plain.gt_recognition_loss(GTRecognition(roi, plain.extract_context(roi), targets,
+                                                       valid, [2]))) == {'loss_rec'}
+    with pytest.raises(ValueError, match='char_loss_weight'):
+        build_decoder(tiny_dict, char_loss_weight=-1.)
+    # No instance: still a zero on every parameter.
+    empty_roi = torch.zeros(0, 4, 1, 4)
+    empty = dec.gt_recognition_loss(GTRecognition(
+        empty_roi, dec.extract_context(empty_roi), torch.zeros(0, 1, dtype=torch.long),
+        torch.zeros(0, 1, dtype=bool), [0]))
+    assert float(empty['loss_rec_char']) == 0
