@@ -100,10 +100,9 @@ def sweep_config(cfg: Config, thresholds: Sequence[float], model_key: str = 'sco
         dataset.synth_cfg = dict(dataset.synth_cfg, seed=int(seed), num_train=0,
                                  num_test=int(num_images))
         dataset.data_root = data_root
-        if isinstance(cfg.test_evaluator, list):
-            for metric in cfg.test_evaluator:
-                if 'data_root' in metric:
-                    metric['data_root'] = data_root
+        for metric in cfg.test_evaluator:
+            if 'data_root' in metric:
+                metric['data_root'] = data_root
     return cfg
 
 
